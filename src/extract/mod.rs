@@ -1,0 +1,483 @@
+//! Loading an extract: find each contract table in a directory (a directory of Parquet parts,
+//! a `.parquet` file or a `.csv` file, in that order), check its columns against the contract
+//! and hand it on as a Polars [`LazyFrame`] with the contract's names and dtypes.
+//!
+//! Nothing here reads a table's rows: Parquet schemas come from the files' footers and CSV
+//! schemas from their header lines, so opening a national extract costs milliseconds. A
+//! [`Mapping`] can rename and convert a warehouse's own columns on the way in.
+
+mod mapping;
+
+pub use mapping::{Mapping, MappingError};
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use chrono::NaiveDate;
+use polars::prelude::*;
+use serde::Deserialize;
+
+use crate::contract::{self, ColType, Table};
+
+/// Where a table was found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TableSource {
+    /// `TABLE/` holding `*.parquet` parts (listed in byte order of their names).
+    ParquetParts {
+        dir: PathBuf,
+        parts: Vec<PathBuf>,
+    },
+    ParquetFile(PathBuf),
+    CsvFile(PathBuf),
+    /// An optional table that the extract does not have: an empty frame stands in for it.
+    Absent,
+}
+
+impl TableSource {
+    /// The files that make up the table, for hashing and messages.
+    pub fn files(&self) -> Vec<PathBuf> {
+        match self {
+            TableSource::ParquetParts { parts, .. } => parts.clone(),
+            TableSource::ParquetFile(p) | TableSource::CsvFile(p) => vec![p.clone()],
+            TableSource::Absent => vec![],
+        }
+    }
+
+    /// The path to name in messages.
+    pub fn display_path(&self) -> String {
+        match self {
+            TableSource::ParquetParts { dir, .. } => format!("{}/", dir.display()),
+            TableSource::ParquetFile(p) | TableSource::CsvFile(p) => p.display().to_string(),
+            TableSource::Absent => "(absent)".to_string(),
+        }
+    }
+}
+
+/// One loaded table: where it came from and its lazy frame, already in contract form.
+#[derive(Clone)]
+pub struct LoadedTable {
+    pub spec: &'static Table,
+    pub source: TableSource,
+    lf: LazyFrame,
+}
+
+impl LoadedTable {
+    /// The table as a lazy frame with exactly the contract's columns, in contract order.
+    pub fn lazy(&self) -> LazyFrame {
+        self.lf.clone()
+    }
+}
+
+/// `extract.toml`: facts about the extract as a whole.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct ExtractMeta {
+    /// The reference date of the extract.
+    pub as_of: Option<NaiveDate>,
+    pub source: Option<String>,
+    pub description: Option<String>,
+}
+
+/// An opened extract: its metadata and one lazy frame per contract table.
+pub struct Extract {
+    pub dir: PathBuf,
+    pub meta: ExtractMeta,
+    tables: Vec<LoadedTable>,
+}
+
+impl Extract {
+    /// Opens the extract in `dir`, expecting the contract's own names.
+    pub fn open(dir: &Path) -> Result<Extract, ExtractError> {
+        Self::open_with(dir, None)
+    }
+
+    /// Opens the extract in `dir`, converting it with `mapping` when one is given.
+    pub fn open_with(dir: &Path, mapping: Option<&Mapping>) -> Result<Extract, ExtractError> {
+        if !dir.is_dir() {
+            return Err(ExtractError::NotADirectory {
+                path: dir.to_path_buf(),
+            });
+        }
+        let meta = read_meta(dir)?;
+        let mut tables = Vec::with_capacity(contract::TABLES.len());
+        for spec in contract::TABLES {
+            let loaded = match mapping {
+                Some(m) => m.load(dir, spec, &tables)?,
+                None => load_table(dir, spec, spec.name, None)?,
+            };
+            tables.push(loaded);
+        }
+        Ok(Extract {
+            dir: dir.to_path_buf(),
+            meta,
+            tables,
+        })
+    }
+
+    /// A table by contract name. Every contract table is present (an absent optional one as
+    /// an empty frame), so this panics only on a name that is not in the contract.
+    pub fn table(&self, name: &str) -> &LoadedTable {
+        self.tables
+            .iter()
+            .find(|t| t.spec.name == name)
+            .unwrap_or_else(|| panic!("`{name}` is not a table of the data contract"))
+    }
+
+    /// A table's lazy frame by contract name.
+    pub fn lazy(&self, name: &str) -> LazyFrame {
+        self.table(name).lazy()
+    }
+
+    pub fn tables(&self) -> impl Iterator<Item = &LoadedTable> {
+        self.tables.iter()
+    }
+
+    /// The reference date to use: the one given, else the extract's `as_of`.
+    pub fn reference_date(&self, given: Option<NaiveDate>) -> Result<NaiveDate, ExtractError> {
+        given
+            .or(self.meta.as_of)
+            .ok_or_else(|| ExtractError::NoReferenceDate {
+                dir: self.dir.clone(),
+            })
+    }
+
+    /// Counts the rows of every table (one cheap pass each: Parquet answers from its footers).
+    pub fn row_counts(&self) -> Result<Vec<(&'static str, u64)>, ExtractError> {
+        let mut out = Vec::new();
+        for t in self.tables.iter() {
+            let n = count_rows(t)?;
+            out.push((t.spec.name, n));
+        }
+        Ok(out)
+    }
+}
+
+/// Counts a table's rows.
+pub fn count_rows(t: &LoadedTable) -> Result<u64, ExtractError> {
+    let df = t
+        .lazy()
+        .select([len().alias("n")])
+        .collect()
+        .map_err(|e| ExtractError::read(&t.source, e))?;
+    let n = df
+        .column("n")
+        .and_then(|c| c.get(0).map(|v| v.extract::<u64>().unwrap_or(0)))
+        .map_err(|e| ExtractError::read(&t.source, e))?;
+    Ok(n)
+}
+
+fn read_meta(dir: &Path) -> Result<ExtractMeta, ExtractError> {
+    let path = dir.join("extract.toml");
+    if !path.exists() {
+        return Ok(ExtractMeta::default());
+    }
+    let text = std::fs::read_to_string(&path).map_err(|e| ExtractError::Io {
+        path: path.clone(),
+        source: e,
+    })?;
+    toml::from_str(&text).map_err(|e| ExtractError::BadMeta {
+        path,
+        message: e.message().to_string(),
+        line: e.span().map(|s| line_of(&text, s.start)),
+    })
+}
+
+fn line_of(text: &str, offset: usize) -> usize {
+    text[..offset.min(text.len())]
+        .bytes()
+        .filter(|b| *b == b'\n')
+        .count()
+        + 1
+}
+
+/// Finds the file(s) holding table `stem` in `dir`: `stem/` with Parquet parts, then
+/// `stem.parquet`, then `stem.csv`.
+pub fn locate(dir: &Path, stem: &str) -> Result<Option<TableSource>, ExtractError> {
+    let parts_dir = dir.join(stem);
+    if parts_dir.is_dir() {
+        let mut parts = Vec::new();
+        let entries = std::fs::read_dir(&parts_dir).map_err(|e| ExtractError::Io {
+            path: parts_dir.clone(),
+            source: e,
+        })?;
+        for entry in entries {
+            let entry = entry.map_err(|e| ExtractError::Io {
+                path: parts_dir.clone(),
+                source: e,
+            })?;
+            let p = entry.path();
+            if p.extension().is_some_and(|e| e == "parquet") && p.is_file() {
+                parts.push(p);
+            }
+        }
+        if parts.is_empty() {
+            return Err(ExtractError::EmptyPartsDir { path: parts_dir });
+        }
+        parts.sort();
+        return Ok(Some(TableSource::ParquetParts {
+            dir: parts_dir,
+            parts,
+        }));
+    }
+    let pq = dir.join(format!("{stem}.parquet"));
+    if pq.is_file() {
+        return Ok(Some(TableSource::ParquetFile(pq)));
+    }
+    let csv = dir.join(format!("{stem}.csv"));
+    if csv.is_file() {
+        return Ok(Some(TableSource::CsvFile(csv)));
+    }
+    Ok(None)
+}
+
+/// Opens the raw frame of a located source: Parquet as it is, CSV with every column as text
+/// (so codes keep their leading zeros) except those `dtypes` names.
+pub(crate) fn scan_source(
+    source: &TableSource,
+    dtypes: Option<Schema>,
+) -> Result<LazyFrame, ExtractError> {
+    match source {
+        TableSource::ParquetParts { parts, .. } => {
+            let paths = parts
+                .iter()
+                .map(|p| PlRefPath::try_from_path(p))
+                .collect::<PolarsResult<Vec<_>>>()
+                .map_err(|e| ExtractError::read(source, e))?;
+            LazyFrame::scan_parquet_files(paths.into_iter().collect(), ScanArgsParquet::default())
+                .map_err(|e| ExtractError::read(source, e))
+        }
+        TableSource::ParquetFile(p) => {
+            let path = PlRefPath::try_from_path(p).map_err(|e| ExtractError::read(source, e))?;
+            LazyFrame::scan_parquet(path, ScanArgsParquet::default())
+                .map_err(|e| ExtractError::read(source, e))
+        }
+        TableSource::CsvFile(p) => {
+            let path = PlRefPath::try_from_path(p).map_err(|e| ExtractError::read(source, e))?;
+            LazyCsvReader::new(path)
+                .with_has_header(true)
+                .with_infer_schema_length(Some(0))
+                .with_dtype_overwrite(dtypes.map(Arc::new))
+                .with_missing_is_null(true)
+                .finish()
+                .map_err(|e| ExtractError::read(source, e))
+        }
+        TableSource::Absent => unreachable!("an absent table has no source to scan"),
+    }
+}
+
+/// Loads contract table `spec` from the file(s) named `stem` in `dir`, checking every contract
+/// column's presence and type. `renamed` says, for messages, which source column a contract
+/// column came from when a mapping renamed it.
+pub(crate) fn load_table(
+    dir: &Path,
+    spec: &'static Table,
+    stem: &str,
+    renamed: Option<&dyn Fn(&str) -> String>,
+) -> Result<LoadedTable, ExtractError> {
+    let Some(source) = locate(dir, stem)? else {
+        if spec.required {
+            return Err(ExtractError::MissingTable {
+                dir: dir.to_path_buf(),
+                table: spec.name,
+                stem: stem.to_string(),
+            });
+        }
+        return Ok(LoadedTable {
+            spec,
+            source: TableSource::Absent,
+            lf: empty_frame(spec),
+        });
+    };
+    let csv_dtypes = match &source {
+        TableSource::CsvFile(_) => Some(contract_schema(spec)),
+        _ => None,
+    };
+    let mut raw = scan_source(&source, csv_dtypes)?;
+    let found = raw
+        .collect_schema()
+        .map_err(|e| ExtractError::read(&source, e))?;
+    let lf = conform(raw, &found, spec, &source, renamed)?;
+    Ok(LoadedTable { spec, source, lf })
+}
+
+/// The contract schema of a table.
+pub fn contract_schema(spec: &Table) -> Schema {
+    spec.columns
+        .iter()
+        .map(|c| Field::new(c.name.into(), c.ty.dtype()))
+        .collect()
+}
+
+/// An empty frame with a table's contract schema.
+pub fn empty_frame(spec: &Table) -> LazyFrame {
+    DataFrame::empty_with_schema(&contract_schema(spec)).lazy()
+}
+
+/// Whether a column of dtype `found` can stand for contract type `want` without loss, and so
+/// is cast silently. Anything else is a schema error.
+fn compatible(want: ColType, found: &DataType) -> bool {
+    use DataType as D;
+    match want {
+        ColType::Str => matches!(found, D::String | D::Categorical(..) | D::Enum(..)),
+        ColType::I32 => matches!(found, D::Int8 | D::Int16 | D::Int32 | D::UInt8 | D::UInt16),
+        ColType::I64 => matches!(
+            found,
+            D::Int8 | D::Int16 | D::Int32 | D::Int64 | D::UInt8 | D::UInt16 | D::UInt32
+        ),
+        ColType::F64 => matches!(
+            found,
+            D::Float32 | D::Float64 | D::Int8 | D::Int16 | D::Int32 | D::UInt8 | D::UInt16
+        ),
+        ColType::Bool => matches!(found, D::Boolean),
+        ColType::Date => matches!(found, D::Date),
+    }
+}
+
+/// Checks `found` against the contract and selects the contract columns, in contract order,
+/// cast to the contract dtypes. Extra columns are left behind.
+pub(crate) fn conform(
+    raw: LazyFrame,
+    found: &Schema,
+    spec: &'static Table,
+    source: &TableSource,
+    renamed: Option<&dyn Fn(&str) -> String>,
+) -> Result<LazyFrame, ExtractError> {
+    let mut exprs = Vec::with_capacity(spec.columns.len());
+    for c in spec.columns {
+        let source_name = renamed.map(|f| f(c.name));
+        let Some(dtype) = found.get(c.name) else {
+            return Err(ExtractError::MissingColumn {
+                file: source.display_path(),
+                table: spec.name,
+                column: c.name,
+                mapped_from: source_name,
+                expected: c.ty,
+                found: found.iter_names().map(|n| n.to_string()).collect(),
+            });
+        };
+        if !compatible(c.ty, dtype) {
+            return Err(ExtractError::WrongType {
+                file: source.display_path(),
+                table: spec.name,
+                column: c.name,
+                mapped_from: source_name,
+                expected: c.ty,
+                found: dtype.to_string(),
+            });
+        }
+        let e = col(c.name);
+        exprs.push(if dtype == &c.ty.dtype() {
+            e
+        } else {
+            e.cast(c.ty.dtype())
+        });
+    }
+    Ok(raw.select(exprs))
+}
+
+/// Why an extract could not be opened. Every message names the file, the column, what was
+/// expected and what was found, and says how to fix it.
+#[derive(Debug, thiserror::Error)]
+pub enum ExtractError {
+    #[error("`{}` is not a directory: --data takes the directory that holds the extract's tables", path.display())]
+    NotADirectory { path: PathBuf },
+
+    #[error(
+        "the extract in `{}` has no `{table}` table: looked for `{stem}/` (a directory of Parquet parts), `{stem}.parquet` and `{stem}.csv`.\n  fix: add the table, or point --mapping at a file that says where it is",
+        dir.display()
+    )]
+    MissingTable {
+        dir: PathBuf,
+        table: &'static str,
+        stem: String,
+    },
+
+    #[error("`{}/` holds no `*.parquet` file: a table directory must hold the table's Parquet parts", path.display())]
+    EmptyPartsDir { path: PathBuf },
+
+    #[error("{file}: column `{column}`{} is missing (table `{table}`, expected type {}).\n  found columns: {}\n  fix: rename the column to `{column}`, or map it with --mapping", from_note(mapped_from), expected.name(), found.join(", "))]
+    MissingColumn {
+        file: String,
+        table: &'static str,
+        column: &'static str,
+        mapped_from: Option<String>,
+        expected: ColType,
+        found: Vec<String>,
+    },
+
+    #[error("{file}: column `{column}`{} has type {found}, expected {} (table `{table}`).\n  fix: {}", from_note(mapped_from), expected.name(), type_fix(*expected))]
+    WrongType {
+        file: String,
+        table: &'static str,
+        column: &'static str,
+        mapped_from: Option<String>,
+        expected: ColType,
+        found: String,
+    },
+
+    #[error("{}{}: {message}\n  extract.toml takes `as_of = \"YYYY-MM-DD\"`, `source = \"…\"` and `description = \"…\"`", path.display(), line.map(|l| format!(":{l}")).unwrap_or_default())]
+    BadMeta {
+        path: PathBuf,
+        message: String,
+        line: Option<usize>,
+    },
+
+    #[error(
+        "no reference date: the extract in `{}` has no `as_of` in extract.toml.\n  fix: pass --as-of YYYY-MM-DD",
+        dir.display()
+    )]
+    NoReferenceDate { dir: PathBuf },
+
+    #[error(transparent)]
+    Mapping(#[from] MappingError),
+
+    #[error("{file}: {message}")]
+    Read { file: String, message: String },
+
+    #[error("{}: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+impl ExtractError {
+    pub(crate) fn read(source: &TableSource, e: PolarsError) -> ExtractError {
+        ExtractError::Read {
+            file: source.display_path(),
+            message: polars_message(&e),
+        }
+    }
+}
+
+/// A Polars error as one readable line, without Polars' own backtrace hints.
+pub fn polars_message(e: &PolarsError) -> String {
+    let text = e.to_string();
+    let first = text.lines().next().unwrap_or_default().trim();
+    first.to_string()
+}
+
+fn from_note(mapped_from: &Option<String>) -> String {
+    match mapped_from {
+        Some(s) => format!(" (mapped from `{s}`)"),
+        None => String::new(),
+    }
+}
+
+fn type_fix(t: ColType) -> &'static str {
+    match t {
+        ColType::Date => {
+            "write it as a date column (Parquet DATE, or `YYYY-MM-DD` in CSV); a `YYYYMMDD` text column can be converted with a mapping: `col = \"ymd(SOURCE_COL)\"`"
+        }
+        ColType::Str => "write it as text (codes keep their leading zeros only as text)",
+        ColType::I32 | ColType::I64 => "write it as whole numbers",
+        ColType::F64 => "write it as numbers",
+        ColType::Bool => "write it as true/false",
+    }
+}
+
+impl fmt::Display for TableSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.display_path())
+    }
+}

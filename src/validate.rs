@@ -1,0 +1,341 @@
+//! Row-level checks of an extract against the data contract: nulls where none are allowed,
+//! values outside the enumerations, malformed codes, duplicate keys, date order, negative
+//! amounts, LTC grades that contradict their scores, and orphan rows.
+//!
+//! Each table is checked in one lazy aggregation (one scan); orphans take one anti-join each.
+//! The result counts *rows* per table and rule, with up to three example row numbers
+//! (0-based, in the table's scan order).
+
+use polars::prelude::*;
+
+use crate::contract::ColType;
+use crate::extract::{Extract, ExtractError, LoadedTable, polars_message};
+
+/// One broken rule of one table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Violation {
+    pub table: &'static str,
+    /// A short stable id, e.g. `null:person_id`, `enum:care_type`, `end_before_start`.
+    pub rule: String,
+    /// What the rule says, for people.
+    pub description: String,
+    /// How many rows break it.
+    pub rows: u64,
+}
+
+struct Check {
+    rule: String,
+    description: String,
+    /// True for a row that breaks the rule.
+    bad: Expr,
+}
+
+fn checks_for(t: &LoadedTable, as_of: chrono::NaiveDate) -> Vec<Check> {
+    let spec = t.spec;
+    let mut out = Vec::new();
+    for c in spec.columns {
+        if !c.nullable {
+            out.push(Check {
+                rule: format!("null:{}", c.name),
+                description: format!("`{}` is empty but may not be", c.name),
+                bad: col(c.name).is_null(),
+            });
+        }
+        if let Some(values) = c.values {
+            let allowed = Series::new("allowed".into(), values.to_vec());
+            out.push(Check {
+                rule: format!("enum:{}", c.name),
+                description: format!("`{}` is not one of {}", c.name, values.join(", ")),
+                bad: col(c.name)
+                    .is_not_null()
+                    .and(col(c.name).is_in(lit(allowed).implode(false), false).not()),
+            });
+        }
+        if c.ty == ColType::Str && !c.nullable && c.values.is_none() {
+            out.push(Check {
+                rule: format!("empty:{}", c.name),
+                description: format!("`{}` is an empty string", c.name),
+                bad: col(c.name).str().len_bytes().eq(lit(0u32)),
+            });
+        }
+        if c.ty == ColType::Date {
+            out.push(Check {
+                rule: format!("date_range:{}", c.name),
+                description: format!(
+                    "`{}` is before 1900-01-01 or more than 10 years after as_of",
+                    c.name
+                ),
+                bad: col(c.name)
+                    .lt(lit(date(1900, 1, 1)))
+                    .or(col(c.name).gt(lit(date(as_of_year(as_of) + 10, 1, 1)))),
+            });
+        }
+    }
+    let nonneg = |name: &str| Check {
+        rule: format!("negative:{name}"),
+        description: format!("`{name}` is negative"),
+        bad: col(name).lt(lit(0)),
+    };
+    match spec.name {
+        "persons" => {
+            out.push(sgg_check("sgg_code"));
+            out.push(Check {
+                rule: "range:birth_year".into(),
+                description: "`birth_year` is outside 1890 – the as_of year".into(),
+                bad: col("birth_year")
+                    .lt(lit(1890))
+                    .or(col("birth_year").gt(lit(as_of_year(as_of)))),
+            });
+            out.push(Check {
+                rule: "range:income_decile".into(),
+                description: "`income_decile` is outside 1–10".into(),
+                bad: col("income_decile")
+                    .lt(lit(1))
+                    .or(col("income_decile").gt(lit(10))),
+            });
+        }
+        "claims" => {
+            out.push(nonneg("cost_krw"));
+            out.push(Check {
+                rule: "end_before_start".into(),
+                description: "`end_date` is before `start_date`".into(),
+                bad: col("end_date").lt(col("start_date")),
+            });
+            out.push(Check {
+                rule: "end_not_start".into(),
+                description: "a claim other than `IN` has `end_date` different from `start_date`"
+                    .into(),
+                bad: col("care_type")
+                    .neq(lit("IN"))
+                    .and(col("end_date").neq_missing(col("start_date"))),
+            });
+        }
+        "diagnoses" => {
+            out.push(Check {
+                rule: "format:dx_code".into(),
+                description: "`dx_code` is not an upper-case KCD code of 3–6 characters without a dot".into(),
+                bad: col("dx_code").str().contains(lit(r"^[A-Z][0-9A-Z]{2,5}$"), true).not(),
+            });
+            out.push(Check {
+                rule: "range:dx_order".into(),
+                description: "`dx_order` is below 1".into(),
+                bad: col("dx_order").lt(lit(1)),
+            });
+        }
+        "prescriptions" => {
+            out.push(Check {
+                rule: "format:ingredient_code".into(),
+                description: "`ingredient_code` is not 9 characters".into(),
+                bad: col("ingredient_code").str().len_chars().neq(lit(9u32)),
+            });
+            out.push(Check {
+                rule: "range:days_supply".into(),
+                description: "`days_supply` is below 1".into(),
+                bad: col("days_supply").lt(lit(1)),
+            });
+        }
+        "ltc_assessments" => {
+            let decided = col("status").eq(lit("DECIDED"));
+            out.push(Check {
+                rule: "decision_fields".into(),
+                description:
+                    "a DECIDED row lacks decision_date, grade or score, or an undecided row has one"
+                        .into(),
+                bad: decided
+                    .clone()
+                    .and(
+                        col("decision_date")
+                            .is_null()
+                            .or(col("grade").is_null())
+                            .or(col("score").is_null()),
+                    )
+                    .or(decided.clone().not().and(
+                        col("decision_date")
+                            .is_not_null()
+                            .or(col("grade").is_not_null())
+                            .or(col("score").is_not_null()),
+                    )),
+            });
+            out.push(Check {
+                rule: "decision_before_application".into(),
+                description: "`decision_date` is before `application_date`".into(),
+                bad: col("decision_date").lt(col("application_date")),
+            });
+            // Score bands of 시행령 제7조; 등급외 A/B/C below 51.
+            let s = || col("score");
+            let band = |g: &str, lo: f64, hi: f64| {
+                col("grade")
+                    .eq(lit(g))
+                    .and(s().lt(lit(lo)).or(s().gt_eq(lit(hi))))
+            };
+            let below = |g: &str, hi: f64| col("grade").eq(lit(g)).and(s().gt_eq(lit(hi)));
+            out.push(Check {
+                rule: "grade_score".into(),
+                description: "the grade contradicts the score (1 ≥ 95, 2 75–<95, 3 60–<75, 4 51–<60, 5 45–<51, CS < 45, A/B/C < 51)".into(),
+                bad: band("1", 95.0, 100.0001)
+                    .or(band("2", 75.0, 95.0))
+                    .or(band("3", 60.0, 75.0))
+                    .or(band("4", 51.0, 60.0))
+                    .or(band("5", 45.0, 51.0))
+                    .or(below("CS", 45.0))
+                    .or(below("A", 51.0))
+                    .or(below("B", 51.0))
+                    .or(below("C", 51.0))
+                    .or(s().lt(lit(0.0)))
+                    .or(s().gt(lit(100.0))),
+            });
+        }
+        "ltc_services" => {
+            out.push(nonneg("cost_krw"));
+            out.push(Check {
+                rule: "range:days".into(),
+                description: "`days` is outside 1–31".into(),
+                bad: col("days").lt(lit(1)).or(col("days").gt(lit(31))),
+            });
+            out.push(Check {
+                rule: "month_start:service_month".into(),
+                description: "`service_month` is not the first day of a month".into(),
+                bad: col("service_month").dt().day().neq(lit(1)),
+            });
+        }
+        "program_history" => {
+            out.push(sgg_check("sgg_code"));
+            out.push(Check {
+                rule: "month_start:event_month".into(),
+                description: "`event_month` is not the first day of a month".into(),
+                bad: col("event_month").dt().day().neq(lit(1)),
+            });
+        }
+        _ => {}
+    }
+    out
+}
+
+fn sgg_check(name: &str) -> Check {
+    Check {
+        rule: format!("format:{name}"),
+        description: format!("`{name}` is not a 5-digit 시군구 code"),
+        bad: col(name).str().contains(lit(r"^[0-9]{5}$"), true).not(),
+    }
+}
+
+fn as_of_year(d: chrono::NaiveDate) -> i32 {
+    chrono::Datelike::year(&d)
+}
+
+fn date(y: i32, m: u32, d: u32) -> chrono::NaiveDate {
+    chrono::NaiveDate::from_ymd_opt(y, m, d).unwrap_or_default()
+}
+
+fn count(lf: LazyFrame, t: &LoadedTable) -> Result<u64, ExtractError> {
+    let df = lf
+        .select([len().alias("n")])
+        .collect()
+        .map_err(|e| read_err(t, e))?;
+    Ok(df
+        .column("n")
+        .ok()
+        .and_then(|c| c.get(0).ok())
+        .and_then(|v| v.extract::<u64>())
+        .unwrap_or(0))
+}
+
+fn read_err(t: &LoadedTable, e: PolarsError) -> ExtractError {
+    ExtractError::Read {
+        file: t.source.display_path(),
+        message: polars_message(&e),
+    }
+}
+
+/// Checks every row of every table; returns the broken rules, in contract order.
+pub fn check(ex: &Extract, as_of: chrono::NaiveDate) -> Result<Vec<Violation>, ExtractError> {
+    let mut out = Vec::new();
+    for t in ex.tables() {
+        let checks = checks_for(t, as_of);
+        let aggs: Vec<Expr> = checks
+            .iter()
+            .enumerate()
+            .map(|(i, c)| {
+                c.bad
+                    .clone()
+                    .fill_null(lit(false))
+                    .cast(DataType::UInt64)
+                    .sum()
+                    .alias(format!("c{i}"))
+            })
+            .collect();
+        let df = t
+            .lazy()
+            .select(aggs)
+            .collect()
+            .map_err(|e| read_err(t, e))?;
+        for (i, c) in checks.into_iter().enumerate() {
+            let n = df
+                .column(&format!("c{i}"))
+                .ok()
+                .and_then(|s| s.get(0).ok())
+                .and_then(|v| v.extract::<u64>())
+                .unwrap_or(0);
+            if n > 0 {
+                out.push(Violation {
+                    table: t.spec.name,
+                    rule: c.rule,
+                    description: c.description,
+                    rows: n,
+                });
+            }
+        }
+        for key in [t.spec.key].into_iter().filter(|k| !k.is_empty()) {
+            let total = count(t.lazy(), t)?;
+            let distinct = count(
+                t.lazy()
+                    .select(key.iter().map(|k| col(*k)).collect::<Vec<_>>())
+                    .unique(None, UniqueKeepStrategy::Any),
+                t,
+            )?;
+            if distinct < total {
+                out.push(Violation {
+                    table: t.spec.name,
+                    rule: "duplicate_key".into(),
+                    description: format!("the key ({}) is not unique", key.join(", ")),
+                    rows: total - distinct,
+                });
+            }
+        }
+        if t.spec.name != "persons" && t.spec.column("person_id").is_some() {
+            let orphans = t.lazy().join(
+                ex.lazy("persons").select([col("person_id")]),
+                [col("person_id")],
+                [col("person_id")],
+                JoinArgs::new(JoinType::Anti),
+            );
+            let n = count(orphans, t)?;
+            if n > 0 {
+                out.push(Violation {
+                    table: t.spec.name,
+                    rule: "orphan:person_id".into(),
+                    description: "`person_id` is not in persons".into(),
+                    rows: n,
+                });
+            }
+        }
+        if matches!(t.spec.name, "diagnoses" | "prescriptions") {
+            let orphans = t.lazy().join(
+                ex.lazy("claims").select([col("claim_id")]),
+                [col("claim_id")],
+                [col("claim_id")],
+                JoinArgs::new(JoinType::Anti),
+            );
+            let n = count(orphans, t)?;
+            if n > 0 {
+                out.push(Violation {
+                    table: t.spec.name,
+                    rule: "orphan:claim_id".into(),
+                    description: "`claim_id` is not in claims".into(),
+                    rows: n,
+                });
+            }
+        }
+    }
+    Ok(out)
+}
