@@ -60,6 +60,9 @@ pub struct Table {
     pub required: bool,
     /// The column(s) that identify a row, when the contract says they are unique.
     pub key: &'static [&'static str],
+    /// The date that places a row in time: rows dated after the reference date are ignored.
+    /// (Diagnoses take their claim's `start_date`.)
+    pub event_date: Option<&'static str>,
     pub columns: &'static [Column],
 }
 
@@ -127,6 +130,7 @@ pub const PERSONS: Table = Table {
     korean: "자격",
     required: true,
     key: &["person_id"],
+    event_date: None,
     columns: &[
         col("person_id", Str, "pseudonymous id, unique, non-empty"),
         col("birth_year", I32, "year of birth"),
@@ -152,6 +156,7 @@ pub const CLAIMS: Table = Table {
     korean: "명세서",
     required: true,
     key: &["claim_id"],
+    event_date: Some("start_date"),
     columns: &[
         col("claim_id", Str, "unique"),
         col("person_id", Str, "→ persons"),
@@ -173,6 +178,7 @@ pub const DIAGNOSES: Table = Table {
     korean: "상병내역",
     required: true,
     key: &[],
+    event_date: Some("start_date"),
     columns: &[
         col("claim_id", Str, "→ claims"),
         col("person_id", Str, "→ persons"),
@@ -190,6 +196,7 @@ pub const PRESCRIPTIONS: Table = Table {
     korean: "처방·조제 내역",
     required: true,
     key: &[],
+    event_date: Some("start_date"),
     columns: &[
         col("claim_id", Str, "→ claims"),
         col("person_id", Str, "→ persons"),
@@ -204,6 +211,7 @@ pub const LTC_ASSESSMENTS: Table = Table {
     korean: "장기요양 신청·판정",
     required: true,
     key: &["application_id"],
+    event_date: Some("application_date"),
     columns: &[
         col("application_id", Str, "unique"),
         col("person_id", Str, "→ persons"),
@@ -227,6 +235,7 @@ pub const LTC_SERVICES: Table = Table {
     korean: "장기요양 급여 이용",
     required: true,
     key: &["person_id", "service_month", "service_type"],
+    event_date: Some("service_month"),
     columns: &[
         col("person_id", Str, "→ persons"),
         col("service_month", Date, "first day of the month of use"),
@@ -241,6 +250,7 @@ pub const PROGRAM_HISTORY: Table = Table {
     korean: "발굴·연계 이력",
     required: false,
     key: &[],
+    event_date: Some("event_month"),
     columns: &[
         col("person_id", Str, "→ persons"),
         col("sgg_code", Str, "municipality that handled the person"),

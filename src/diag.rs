@@ -79,8 +79,42 @@ impl fmt::Display for Diagnostic {
             .finish()
             .write((name.as_str(), Source::from(self.text.as_str())), &mut buf)
             .map_err(|_| fmt::Error)?;
-        f.write_str(String::from_utf8_lossy(&buf).trim_end())
+        // ariadne's first line repeats the message; ours above also says where.
+        let text = String::from_utf8_lossy(&buf);
+        let body = text.split_once('\n').map(|(_, rest)| rest).unwrap_or("");
+        f.write_str(body.trim_end())
     }
 }
 
 impl std::error::Error for Diagnostic {}
+
+/// The span, in the file, of a TOML string value's contents (inside its quotes; a multi-line
+/// string's first newline is not part of its contents).
+pub fn inner_span(text: &str, v: &toml::Spanned<String>) -> Range<usize> {
+    let s = v.span();
+    let raw = &text[s.clone()];
+    let q = if raw.starts_with("\"\"\"") || raw.starts_with("'''") {
+        3
+    } else {
+        1
+    };
+    if raw.len() < 2 * q {
+        return s;
+    }
+    let mut start = s.start + q;
+    if q == 3 && text[start..].starts_with('\n') {
+        start += 1;
+    } else if q == 3 && text[start..].starts_with("\r\n") {
+        start += 2;
+    }
+    start..(s.end - q)
+}
+
+/// A span inside an expression, moved into the file: exact when the expression is written
+/// without escapes, so that its bytes in the file are its bytes in the string.
+pub fn shift(inner: &Range<usize>, start: usize, end: usize) -> Range<usize> {
+    if inner.is_empty() {
+        return inner.clone();
+    }
+    (inner.start + start).min(inner.end)..(inner.start + end).min(inner.end)
+}

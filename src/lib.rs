@@ -5,12 +5,24 @@
 //! The library holds the engine; `main.rs` is a thin command line over it.
 //! - [`contract`]: the input tables, as data.
 //! - [`extract`]: finding, checking and scanning an extract's tables (with column mapping).
-//! - [`synth`]: deterministic synthetic extracts at any scale.
 //! - [`validate`]: row-level checks of an extract against the contract.
+//! - [`rules`]: the rule language — expressions, rule files, the checker.
+//! - [`ir`]: the typed intermediate representation a rule set compiles to.
+//! - [`plan`]: the IR lowered to one Polars lazy plan.
+//! - [`screen`]: a screening run — counts, attrition, ranking and the cap.
+//! - [`export`]: the municipal lists and candidates file, written atomically.
+//! - [`manifest`]: the run's record.
+//! - [`synth`]: deterministic synthetic extracts at any scale.
+//! - [`diag`]: located diagnostics for rule and mapping files.
 
 pub mod contract;
 pub mod diag;
+pub mod export;
 pub mod extract;
+pub mod ir;
+pub mod manifest;
+pub mod plan;
 pub mod rules;
+pub mod screen;
 pub mod synth;
 pub mod validate;

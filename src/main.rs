@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
 
+use balgul::export::{self, Encoding};
 use balgul::extract::{Extract, ExtractError, Mapping};
 use balgul::synth::{self, Format, SynthConfig};
 use chrono::NaiveDate;
@@ -48,6 +49,39 @@ enum Command {
         #[arg(long, default_value_t = 0)]
         min_age: i32,
     },
+    /// Check a rule set without data: every error with its file, line and column.
+    Check {
+        /// The rule file.
+        #[arg(long)]
+        rules: PathBuf,
+        /// Resolve dated parameters as of this date (default: today).
+        #[arg(long)]
+        as_of: Option<NaiveDate>,
+    },
+    /// Screen an extract and write one ranked list per municipality.
+    Run {
+        /// The extract directory.
+        #[arg(long)]
+        data: PathBuf,
+        /// The rule file.
+        #[arg(long)]
+        rules: PathBuf,
+        /// The reference date (default: `as_of` in the extract's extract.toml).
+        #[arg(long)]
+        as_of: Option<NaiveDate>,
+        /// The output directory (must not exist, unless --force).
+        #[arg(long)]
+        out: PathBuf,
+        /// Encoding of the municipal files.
+        #[arg(long, value_enum, default_value_t = Encoding::Utf8Bom)]
+        encoding: Encoding,
+        /// A mapping file (TOML) from a warehouse's own columns to the contract.
+        #[arg(long)]
+        mapping: Option<PathBuf>,
+        /// Replace an existing output directory (only once the new one is complete).
+        #[arg(long)]
+        force: bool,
+    },
     /// Open an extract, check every table's columns against the contract and count its rows.
     Inspect {
         /// The extract directory.
@@ -84,6 +118,27 @@ fn extract_failure(e: ExtractError) -> Failure {
         code,
         error: e.into(),
     }
+}
+
+fn rule_failure(e: balgul::rules::RuleError) -> Failure {
+    let code = match e {
+        balgul::rules::RuleError::Io { .. } => 1,
+        _ => 2,
+    };
+    Failure {
+        code,
+        error: e.into(),
+    }
+}
+
+/// Today's date (UTC), for resolving dated parameters when no date is given.
+fn today() -> NaiveDate {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    NaiveDate::from_ymd_opt(1970, 1, 1).expect("epoch")
+        + chrono::Duration::days((secs / 86_400) as i64)
 }
 
 fn main() -> ExitCode {
@@ -133,6 +188,98 @@ fn run(cli: Cli) -> Result<(), Failure> {
             for (t, n) in &report.rows {
                 println!("{t:<18} {n:>14}");
             }
+        }
+        Command::Check { rules, as_of } => {
+            let as_of = as_of.unwrap_or_else(today);
+            let rs = balgul::rules::load(&rules, as_of).map_err(rule_failure)?;
+            println!(
+                "{}: rule set `{}` {} is valid as of {as_of}: {} parameters, {} features, {} base criteria, {} cohorts, {} suppression rules, {} score terms, cap {}",
+                rules.display(),
+                rs.name,
+                rs.version,
+                rs.params.len(),
+                rs.features.len(),
+                rs.base.len(),
+                rs.cohorts.len(),
+                rs.suppress.len(),
+                rs.score.len(),
+                rs.cap
+            );
+        }
+        Command::Run {
+            data,
+            rules,
+            as_of,
+            out,
+            encoding,
+            mapping,
+            force,
+        } => {
+            let t0 = Instant::now();
+            let mut timings: Vec<(&str, f64)> = Vec::new();
+            let mapping = mapping
+                .map(|p| Mapping::from_file(&p))
+                .transpose()
+                .map_err(|e| Failure {
+                    code: 2,
+                    error: e.into(),
+                })?;
+            if out.exists() && !force {
+                return Err(Failure {
+                    code: 2,
+                    error: export::ExportError::Exists { path: out }.into(),
+                });
+            }
+            let ex = Extract::open_with(&data, mapping.as_ref()).map_err(extract_failure)?;
+            let as_of = ex.reference_date(as_of).map_err(|e| Failure {
+                code: 2,
+                error: e.into(),
+            })?;
+            timings.push(("open", t0.elapsed().as_secs_f64()));
+            let t = Instant::now();
+            let rs = balgul::rules::load(&rules, as_of).map_err(rule_failure)?;
+            timings.push(("rules", t.elapsed().as_secs_f64()));
+            let s = balgul::screen::run(&ex, &rs)?;
+            timings.extend(s.timings.iter().copied());
+            let t = Instant::now();
+            let inputs = balgul::manifest::inputs(&ex).map_err(extract_failure)?;
+            timings.push(("hash_inputs", t.elapsed().as_secs_f64()));
+            let t = Instant::now();
+            let mut all = timings.clone();
+            all.push(("total_before_export", t0.elapsed().as_secs_f64()));
+            let manifest = balgul::manifest::build(&rs, &rules, inputs, &s, &all);
+            export::write(&out, force, &rs, &s, encoding, &manifest)?;
+            let listed: u64 = s.municipalities.values().map(|m| m.persons_listed).sum();
+            let with_list = s
+                .municipalities
+                .values()
+                .filter(|m| m.persons_listed > 0)
+                .count();
+            eprintln!("attrition (persons):");
+            for st in &s.attrition {
+                eprintln!("  {:<16} {:<28} {:>10}", st.step, st.label, st.persons);
+            }
+            eprintln!("cohorts (persons eligible / listed):");
+            for c in &s.cohorts {
+                eprintln!(
+                    "  {:<16} {:<28} {:>10} / {}",
+                    c.id, c.label, c.persons_eligible, c.persons_listed
+                );
+            }
+            println!(
+                "listed {listed} persons in {with_list} municipalities ({} past the cap of {}), as of {as_of}, in {:.1} s (export {:.1} s)",
+                s.persons_past_cap,
+                rs.cap,
+                t0.elapsed().as_secs_f64(),
+                t.elapsed().as_secs_f64()
+            );
+            println!("  {}/candidates.csv", out.display());
+            println!(
+                "  {}/by-municipality/<sgg_code>.csv  ({} files)",
+                out.display(),
+                with_list
+            );
+            println!("  {}/manifest.json", out.display());
         }
         Command::Inspect { data, mapping } => {
             let mapping = mapping

@@ -20,7 +20,7 @@ use super::{
     ExtractError, LoadedTable, TableSource, conform, empty_frame, load_table, locate, scan_source,
 };
 use crate::contract::{ColType, Table};
-use crate::diag::Diagnostic;
+use crate::diag::{Diagnostic, inner_span, shift};
 use crate::rules::expr::{self, BinOp, Expr as Ast, ExprKind, UnaryOp};
 
 #[derive(Debug, Clone, Deserialize)]
@@ -462,29 +462,4 @@ fn literal_series(list: &[Ast]) -> Option<Series> {
         return Some(Series::new("list".into(), v));
     }
     None
-}
-
-/// The span of a TOML string value's contents (inside its quotes).
-fn inner_span(text: &str, v: &Spanned<String>) -> std::ops::Range<usize> {
-    let s = v.span();
-    let raw = &text[s.clone()];
-    let q = if raw.starts_with("\"\"\"") || raw.starts_with("'''") {
-        3
-    } else {
-        1
-    };
-    if raw.len() >= 2 * q {
-        (s.start + q)..(s.end - q)
-    } else {
-        s
-    }
-}
-
-/// A span inside an expression, moved to the file: valid when the expression is written
-/// without escapes (so its bytes in the file are its bytes in the string).
-fn shift(inner: &std::ops::Range<usize>, start: usize, end: usize) -> std::ops::Range<usize> {
-    if inner.is_empty() {
-        return inner.clone();
-    }
-    (inner.start + start).min(inner.end)..(inner.start + end).min(inner.end)
 }

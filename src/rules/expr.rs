@@ -9,7 +9,8 @@
 //! not      = "not" not | cmp
 //! cmp      = sum [ ( "==" | "=" | "!=" | "<>" | "<" | "<=" | ">" | ">=" ) sum
 //!                | "is" [ "not" ] "null"
-//!                | [ "not" ] "in" "(" expr { "," expr } [ "," ] ")" ]      (non-associative)
+//!                | [ "not" ] "in" ( "(" expr { "," expr } [ "," ] ")" | NAME { "." NAME } ) ]
+//!                                                           (non-associative)
 //! sum      = product { ( "+" | "-" ) product }
 //! product  = unary { ( "*" | "/" ) unary }
 //! unary    = "-" unary | primary
@@ -463,10 +464,26 @@ impl Parser {
             false
         };
         self.bump(); // `in`
+        if let Tok::Name(_) = self.peek() {
+            // `x in params.list`: a name standing for a whole list.
+            let item = self.primary("after `in`")?;
+            let span = lhs.span.to(item.span);
+            return Ok(Expr {
+                kind: ExprKind::InList {
+                    expr: Box::new(lhs),
+                    list: vec![item],
+                    negated,
+                },
+                span,
+            });
+        }
         if *self.peek() != Tok::LParen {
             return err(
                 self.span(),
-                format!("expected `(` after `in`, found {}", self.peek().describe()),
+                format!(
+                    "expected `(` or a list parameter after `in`, found {}",
+                    self.peek().describe()
+                ),
             );
         }
         let (_, open) = self.bump();
@@ -867,8 +884,13 @@ mod tests {
         );
         assert_eq!(
             e("a in 'x'"),
-            (5, 8, "expected `(` after `in`, found 'x'".into())
+            (
+                5,
+                8,
+                "expected `(` or a list parameter after `in`, found 'x'".into()
+            )
         );
+        assert_eq!(p("kind in params.kinds"), "(kind in (params.kinds))");
         assert_eq!(
             e("a in ()"),
             (

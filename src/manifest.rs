@@ -1,0 +1,107 @@
+//! `manifest.json`: what a run read, with which rules, and what it found — the record that
+//! makes a run reproducible and auditable. Every count says what it counts (persons, rows).
+
+use std::io::Read;
+use std::path::Path;
+
+use rayon::prelude::*;
+use serde_json::{Value as J, json};
+use sha2::{Digest, Sha256};
+
+use crate::extract::{Extract, ExtractError, count_rows};
+use crate::ir::{RuleSet, Value};
+use crate::screen::Screening;
+
+/// SHA-256 of a file, in hex.
+pub fn sha256_file(path: &Path) -> std::io::Result<String> {
+    let mut f = std::fs::File::open(path)?;
+    let mut h = Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = f.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        h.update(&buf[..n]);
+    }
+    Ok(format!("{:x}", h.finalize()))
+}
+
+fn param_json(v: &Value) -> J {
+    match v {
+        Value::Bool(b) => json!(b),
+        Value::Int(i) => json!(i),
+        Value::Float(f) => json!(f),
+        Value::Str(s) => json!(s),
+        Value::Date(d) => json!(d.to_string()),
+        Value::StrList(l) => json!(l),
+        Value::Null => J::Null,
+    }
+}
+
+/// The inputs: per table, its files with their SHA-256 and size, and its row count.
+pub fn inputs(ex: &Extract) -> Result<J, ExtractError> {
+    let mut tables = Vec::new();
+    for t in ex.tables() {
+        let files = t.source.files();
+        let hashed: Vec<Result<J, ExtractError>> = files
+            .par_iter()
+            .map(|p| {
+                let sha = sha256_file(p).map_err(|e| ExtractError::Io {
+                    path: p.clone(),
+                    source: e,
+                })?;
+                let bytes = std::fs::metadata(p).map(|m| m.len()).unwrap_or(0);
+                Ok(json!({ "path": p.display().to_string(), "sha256": sha, "bytes": bytes }))
+            })
+            .collect();
+        let files: Vec<J> = hashed.into_iter().collect::<Result<_, _>>()?;
+        let rows = count_rows(t)?;
+        tables.push(json!({ "table": t.spec.name, "source": t.source.display_path(), "rows": rows, "files": files }));
+    }
+    Ok(J::Array(tables))
+}
+
+/// Builds the manifest of a run.
+pub fn build(
+    rs: &RuleSet,
+    rules_path: &Path,
+    inputs: J,
+    s: &Screening,
+    timings: &[(&str, f64)],
+) -> J {
+    let params: serde_json::Map<String, J> = rs
+        .params
+        .iter()
+        .map(|(n, v, r)| (n.clone(), json!({ "value": param_json(v), "ref": r })))
+        .collect();
+    let municipalities: serde_json::Map<String, J> = s
+        .municipalities
+        .iter()
+        .map(|(k, v)| (k.clone(), serde_json::to_value(v).unwrap_or(J::Null)))
+        .collect();
+    let listed: u64 = s.municipalities.values().map(|m| m.persons_listed).sum();
+    json!({
+        "balgul_version": env!("CARGO_PKG_VERSION"),
+        "as_of": rs.as_of.to_string(),
+        "rule_set": {
+            "name": rs.name,
+            "version": rs.version,
+            "title": rs.title,
+            "file": rules_path.display().to_string(),
+            "sha256": rs.sha256,
+            "params_at_as_of": params,
+        },
+        "inputs": inputs,
+        "totals": {
+            "persons_listed": listed,
+            "persons_past_cap": s.persons_past_cap,
+            "municipalities_with_a_list": s.municipalities.values().filter(|m| m.persons_listed > 0).count(),
+            "cap_per_municipality": rs.cap,
+        },
+        "attrition_persons": s.attrition,
+        "cohorts_persons": s.cohorts,
+        "municipalities_persons": municipalities,
+        "wall_seconds": timings.iter().map(|(k, v)| json!({ "stage": k, "seconds": (v * 1000.0).round() / 1000.0 })).collect::<Vec<_>>(),
+    })
+}

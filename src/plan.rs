@@ -1,0 +1,484 @@
+//! Lowering the IR to one Polars lazy plan: one row per person with every feature, derived
+//! value, condition, score term, the total score and the explanation.
+//!
+//! Each event table is scanned once for all the features that read it: rows dated after R
+//! are dropped first, then rows no feature can use (the OR of the features' filters), and
+//! the survivors are aggregated per person in one group-by. Only the columns the features
+//! read are projected, so Polars pushes the projection and the date filter into the scans
+//! (Parquet row groups are skipped by their statistics).
+
+use chrono::Datelike;
+use polars::prelude::*;
+
+use crate::contract;
+use crate::extract::Extract;
+use crate::ir::{self, Agg, Arith, Cmp, Condition, Feature, ReasonPart, RuleSet, ScoreRule, Value};
+use crate::rules::check::codeset_column;
+
+/// Column names of the person frame that are not rule names.
+pub const ELIGIBLE: &str = "__eligible";
+pub const SUPPRESSED: &str = "__suppressed";
+pub const CANDIDATE: &str = "__candidate";
+pub const SCORE: &str = "score";
+pub const COHORTS: &str = "cohorts";
+pub const REASONS: &str = "reasons";
+
+pub fn base_col(id: &str) -> String {
+    format!("base:{id}")
+}
+pub fn cohort_col(id: &str) -> String {
+    format!("cohort:{id}")
+}
+pub fn suppress_col(id: &str) -> String {
+    format!("suppress:{id}")
+}
+pub fn score_col(id: &str) -> String {
+    format!("score:{id}")
+}
+
+fn value(v: &Value) -> Expr {
+    match v {
+        Value::Bool(b) => lit(*b),
+        Value::Int(i) => lit(*i),
+        Value::Float(f) => lit(*f),
+        Value::Str(s) => lit(s.as_str()),
+        Value::Date(d) => lit(*d),
+        Value::StrList(l) => lit(Series::new("list".into(), l.clone())).implode(false),
+        Value::Null => lit(NULL),
+    }
+}
+
+fn list(values: &[Value]) -> Expr {
+    if values.iter().all(|v| matches!(v, Value::Str(_))) {
+        let v: Vec<&str> = values
+            .iter()
+            .filter_map(|v| {
+                if let Value::Str(s) = v {
+                    Some(s.as_str())
+                } else {
+                    None
+                }
+            })
+            .collect();
+        return lit(Series::new("list".into(), v)).implode(false);
+    }
+    if values.iter().all(|v| matches!(v, Value::Int(_))) {
+        let v: Vec<i64> = values
+            .iter()
+            .filter_map(|v| {
+                if let Value::Int(i) = v {
+                    Some(*i)
+                } else {
+                    None
+                }
+            })
+            .collect();
+        return lit(Series::new("list".into(), v)).implode(false);
+    }
+    let v: Vec<f64> = values
+        .iter()
+        .filter_map(|v| match v {
+            Value::Int(i) => Some(*i as f64),
+            Value::Float(f) => Some(*f),
+            _ => None,
+        })
+        .collect();
+    lit(Series::new("list".into(), v)).implode(false)
+}
+
+/// Lowers an IR expression to a Polars expression.
+pub fn expr(e: &ir::Expr) -> Expr {
+    use ir::Expr as E;
+    match e {
+        E::Lit(v, _) => value(v),
+        E::Col(c) => col(c.as_str()),
+        E::Not(x) => expr(x).not(),
+        E::And(a, b) => expr(a).and(expr(b)),
+        E::Or(a, b) => expr(a).or(expr(b)),
+        E::Cmp(c, a, b) => {
+            let (a, b) = (expr(a), expr(b));
+            match c {
+                Cmp::Eq => a.eq(b),
+                Cmp::Ne => a.neq(b),
+                Cmp::Lt => a.lt(b),
+                Cmp::Le => a.lt_eq(b),
+                Cmp::Gt => a.gt(b),
+                Cmp::Ge => a.gt_eq(b),
+            }
+        }
+        E::Arith(op, a, b) => {
+            let (a, b) = (expr(a), expr(b));
+            match op {
+                Arith::Add => a + b,
+                Arith::Sub => a - b,
+                Arith::Mul => a * b,
+                Arith::Div => a.cast(DataType::Float64) / b.cast(DataType::Float64),
+            }
+        }
+        E::IsNull(x, negated) => {
+            if *negated {
+                expr(x).is_not_null()
+            } else {
+                expr(x).is_null()
+            }
+        }
+        E::In(x, values, negated) => {
+            let m = expr(x).is_in(list(values), false);
+            if *negated { m.not() } else { m }
+        }
+        E::If(c, a, b) => when(expr(c)).then(expr(a)).otherwise(expr(b)),
+        E::DaysBetween(a, b) => {
+            expr(b).cast(DataType::Int32).cast(DataType::Int64)
+                - expr(a).cast(DataType::Int32).cast(DataType::Int64)
+        }
+        E::Year(x) => expr(x).dt().year().cast(DataType::Int64),
+        E::StartsWithAny(x, prefixes) => starts_with_any(expr(x), prefixes),
+        E::Text(x) => expr(x).cast(DataType::String),
+    }
+}
+
+fn starts_with_any(x: Expr, prefixes: &[String]) -> Expr {
+    prefixes
+        .iter()
+        .map(|p| x.clone().str().starts_with(lit(p.as_str())))
+        .reduce(|a, b| a.or(b))
+        .unwrap_or(lit(false))
+}
+
+fn codeset_match(column: &Expr, set: &ir::CodeSet) -> Expr {
+    let mut m = starts_with_any(column.clone(), &set.prefixes);
+    if !set.exact.is_empty() {
+        let exact: Vec<Value> = set.exact.iter().map(|c| Value::Str(c.clone())).collect();
+        m = m.or(column.clone().is_in(list(&exact), false));
+    }
+    m
+}
+
+/// A condition that is null (a comparison with a missing value) counts as false.
+fn cond(e: &ir::Expr) -> Expr {
+    expr(e).fill_null(lit(false))
+}
+
+/// The rows of `table` a feature may see: dated up to R (diagnoses with their claim's date).
+fn table_rows(ex: &Extract, table: &str, rs: &RuleSet) -> LazyFrame {
+    let spec = contract::table(table).expect("features read contract tables");
+    let mut lf = ex.lazy(table);
+    if table == "diagnoses" {
+        let claims = ex
+            .lazy("claims")
+            .select([col("claim_id"), col("start_date")]);
+        lf = lf.join(
+            claims,
+            [col("claim_id")],
+            [col("claim_id")],
+            JoinArgs::new(JoinType::Inner),
+        );
+    }
+    if let Some(d) = spec.event_date {
+        lf = lf.filter(col(d).lt_eq(lit(rs.as_of)));
+    }
+    lf
+}
+
+/// The rows of a feature's table that matter to it.
+fn relevant(f: &Feature) -> Option<Expr> {
+    let filter = f.filter.as_ref().map(cond);
+    let codes = match &f.agg {
+        Agg::CodeSets { column, sets } => {
+            let c = expr(column);
+            sets.iter()
+                .map(|s| codeset_match(&c, s))
+                .reduce(|a, b| a.or(b))
+        }
+        _ => None,
+    };
+    match (filter, codes) {
+        (Some(a), Some(b)) => Some(a.and(b)),
+        (a, b) => a.or(b),
+    }
+}
+
+/// The aggregation expressions of one feature (a code-set feature yields its count and one
+/// flag per set).
+fn aggregations(f: &Feature) -> Vec<Expr> {
+    let keep = f.filter.as_ref().map(cond).unwrap_or(lit(true));
+    let name = f.name.as_str();
+    match &f.agg {
+        Agg::Count => vec![keep.cast(DataType::Int64).sum().alias(name)],
+        Agg::Any => vec![keep.any(true).alias(name)],
+        Agg::CountDistinct(e) => vec![
+            expr(e)
+                .filter(keep)
+                .drop_nulls()
+                .n_unique()
+                .cast(DataType::Int64)
+                .alias(name),
+        ],
+        Agg::Min(e) => vec![expr(e).filter(keep).min().alias(name)],
+        Agg::Max(e) => vec![expr(e).filter(keep).max().alias(name)],
+        Agg::Sum(e) => vec![expr(e).filter(keep).sum().alias(name)],
+        Agg::Latest { value, order_by } => {
+            // Sort the value and the row mask by the same keys (stably), then keep the last
+            // row that counts.
+            let keys: Vec<Expr> = order_by.iter().map(expr).collect();
+            let opts = SortMultipleOptions::default()
+                .with_order_descending_multi(vec![false; keys.len()])
+                .with_nulls_last(false)
+                .with_maintain_order(true);
+            let v = expr(value).sort_by(keys.clone(), opts.clone());
+            let m = keep.sort_by(keys, opts);
+            vec![v.filter(m).last().alias(name)]
+        }
+        Agg::CodeSets { column, sets } => {
+            let c = expr(column);
+            let mut out: Vec<Expr> = sets
+                .iter()
+                .map(|s| {
+                    keep.clone()
+                        .and(codeset_match(&c, s))
+                        .any(true)
+                        .alias(codeset_column(name, &s.id))
+                })
+                .collect();
+            let count = sets
+                .iter()
+                .map(|s| {
+                    keep.clone()
+                        .and(codeset_match(&c, s))
+                        .any(true)
+                        .cast(DataType::Int64)
+                })
+                .reduce(|a, b| a + b)
+                .unwrap_or(lit(0i64));
+            out.push(count.alias(name));
+            out
+        }
+    }
+}
+
+/// The default fill of each output column of a feature for people without rows.
+fn fills(f: &Feature) -> Vec<Expr> {
+    let name = f.name.as_str();
+    match &f.agg {
+        Agg::Count | Agg::CountDistinct(_) => vec![col(name).fill_null(lit(0i64))],
+        Agg::Any => vec![col(name).fill_null(lit(false))],
+        Agg::CodeSets { sets, .. } => {
+            let mut v: Vec<Expr> = sets
+                .iter()
+                .map(|s| col(codeset_column(name, &s.id)).fill_null(lit(false)))
+                .collect();
+            v.push(col(name).fill_null(lit(0i64)));
+            v
+        }
+        _ => vec![],
+    }
+}
+
+fn reason_text(parts: &[ReasonPart]) -> Expr {
+    let pieces: Vec<Expr> = parts
+        .iter()
+        .map(|p| match p {
+            ReasonPart::Text(t) => lit(t.as_str()),
+            ReasonPart::Value(e) => expr(e).fill_null(lit("?")),
+        })
+        .collect();
+    concat_str(pieces, "", false)
+}
+
+fn term_points(t: &ir::ScoreTerm) -> Expr {
+    match &t.rule {
+        ScoreRule::Points { when: w, points } => {
+            when(cond(w)).then(expr(points)).otherwise(lit(0i64))
+        }
+        ScoreRule::Bands { bands, only_if } => {
+            // The first band that holds wins: nest from the last band outwards.
+            let banded = bands.iter().rev().fold(lit(0i64), |acc, (c, p)| {
+                when(cond(c)).then(expr(p)).otherwise(acc)
+            });
+            match only_if {
+                Some(c) => when(cond(c)).then(banded).otherwise(lit(0i64)),
+                None => banded,
+            }
+        }
+        ScoreRule::PerCodeSet { feature, sets } => sets
+            .iter()
+            .map(|s| {
+                when(col(codeset_column(feature, &s.id)))
+                    .then(lit(s.points))
+                    .otherwise(lit(0i64))
+            })
+            .reduce(|a, b| a + b)
+            .unwrap_or(lit(0i64)),
+    }
+    .cast(DataType::Int64)
+}
+
+fn term_reason(t: &ir::ScoreTerm) -> Expr {
+    let pts = score_col(&t.id);
+    let head = concat_str(
+        [
+            lit(t.label.as_str()),
+            lit(" +"),
+            col(pts.as_str()).cast(DataType::String),
+        ],
+        "",
+        false,
+    );
+    let detail = match (&t.reason, &t.rule) {
+        (Some(parts), _) => Some(reason_text(parts)),
+        (None, ScoreRule::PerCodeSet { feature, sets }) => Some(concat_str(
+            sets.iter()
+                .map(|s| {
+                    when(col(codeset_column(feature, &s.id)))
+                        .then(lit(s.label.as_str()))
+                        .otherwise(lit(NULL).cast(DataType::String))
+                })
+                .collect::<Vec<_>>(),
+            ", ",
+            true,
+        )),
+        _ => None,
+    };
+    let text = match detail {
+        Some(d) => concat_str([head, lit(" ("), d, lit(")")], "", false),
+        None => head,
+    };
+    when(col(pts.as_str()).gt(lit(0i64)))
+        .then(text)
+        .otherwise(lit(NULL).cast(DataType::String))
+}
+
+fn cohort_reason(c: &Condition) -> Expr {
+    let text = match &c.reason {
+        Some(parts) => concat_str(
+            [lit(c.label.as_str()), lit(": "), reason_text(parts)],
+            "",
+            false,
+        ),
+        None => lit(c.label.as_str()),
+    };
+    when(col(cohort_col(&c.id)))
+        .then(text)
+        .otherwise(lit(NULL).cast(DataType::String))
+}
+
+/// The person frame of a rule set over an extract: one row per person.
+pub fn person_frame(ex: &Extract, rs: &RuleSet) -> LazyFrame {
+    let year = rs.as_of.year() as i64;
+    let mut lf = ex
+        .lazy("persons")
+        .with_column((lit(year) - col("birth_year").cast(DataType::Int64)).alias("age"));
+
+    // One scan and one group-by per event table, for all its features.
+    let mut tables: Vec<&str> = rs.features.iter().map(|f| f.table.as_str()).collect();
+    tables.sort_unstable();
+    tables.dedup();
+    for table in tables {
+        let feats: Vec<&Feature> = rs.features.iter().filter(|f| f.table == table).collect();
+        let mut rows = table_rows(ex, table, rs);
+        let rel: Option<Vec<Expr>> = feats.iter().map(|f| relevant(f)).collect();
+        if let Some(r) = rel.and_then(|v| v.into_iter().reduce(|a, b| a.or(b))) {
+            rows = rows.filter(r);
+        }
+        let aggs: Vec<Expr> = feats.iter().flat_map(|f| aggregations(f)).collect();
+        let per_person = rows.group_by([col("person_id")]).agg(aggs);
+        lf = lf.join(
+            per_person,
+            [col("person_id")],
+            [col("person_id")],
+            JoinArgs::new(JoinType::Left),
+        );
+        let fill: Vec<Expr> = feats.iter().flat_map(|f| fills(f)).collect();
+        if !fill.is_empty() {
+            lf = lf.with_columns(fill);
+        }
+    }
+    for (name, e) in &rs.derived {
+        lf = lf.with_column(expr(e).alias(name.as_str()));
+    }
+    let mut flags = Vec::new();
+    for c in &rs.base {
+        flags.push(cond(&c.when).alias(base_col(&c.id)));
+    }
+    for c in &rs.cohorts {
+        flags.push(cond(&c.when).alias(cohort_col(&c.id)));
+    }
+    for c in &rs.suppress {
+        flags.push(cond(&c.when).alias(suppress_col(&c.id)));
+    }
+    lf = lf.with_columns(flags);
+    let all_base = rs
+        .base
+        .iter()
+        .map(|c| col(base_col(&c.id)))
+        .reduce(|a, b| a.and(b))
+        .unwrap_or(lit(true));
+    let any_cohort = rs
+        .cohorts
+        .iter()
+        .map(|c| col(cohort_col(&c.id)))
+        .reduce(|a, b| a.or(b))
+        .unwrap_or(lit(false));
+    let any_suppress = rs
+        .suppress
+        .iter()
+        .map(|c| col(suppress_col(&c.id)))
+        .reduce(|a, b| a.or(b))
+        .unwrap_or(lit(false));
+    lf = lf.with_columns([
+        all_base.and(any_cohort).alias(ELIGIBLE),
+        any_suppress.alias(SUPPRESSED),
+    ]);
+    lf = lf.with_column(col(ELIGIBLE).and(col(SUPPRESSED).not()).alias(CANDIDATE));
+
+    let terms: Vec<Expr> = rs
+        .score
+        .iter()
+        .map(|t| term_points(t).alias(score_col(&t.id)))
+        .collect();
+    if !terms.is_empty() {
+        lf = lf.with_columns(terms);
+    }
+    let total = rs
+        .score
+        .iter()
+        .map(|t| col(score_col(&t.id)))
+        .reduce(|a, b| a + b)
+        .unwrap_or(lit(0i64));
+    lf = lf.with_column(total.alias(SCORE));
+
+    lf
+}
+
+/// Adds the `cohorts` (sorted ids joined by `;`) and `reasons` columns: done only for the
+/// people who are listed, since explanations cost text per row.
+pub fn annotate(lf: LazyFrame, rs: &RuleSet) -> LazyFrame {
+    let mut ids: Vec<&Condition> = rs.cohorts.iter().collect();
+    ids.sort_by(|a, b| a.id.cmp(&b.id));
+    let cohorts = concat_str(
+        ids.iter()
+            .map(|c| {
+                when(col(cohort_col(&c.id)))
+                    .then(lit(c.id.as_str()))
+                    .otherwise(lit(NULL).cast(DataType::String))
+            })
+            .collect::<Vec<_>>(),
+        ";",
+        true,
+    );
+    let mut reasons: Vec<Expr> = rs.cohorts.iter().map(cohort_reason).collect();
+    reasons.extend(rs.score.iter().map(term_reason));
+    lf.with_columns([
+        cohorts.alias(COHORTS),
+        concat_str(reasons, "; ", true).alias(REASONS),
+    ])
+}
+
+/// The names of the person frame's flag and score columns, for reports.
+pub fn flag_columns(rs: &RuleSet) -> Vec<String> {
+    let mut v: Vec<String> = rs.base.iter().map(|c| base_col(&c.id)).collect();
+    v.extend(rs.cohorts.iter().map(|c| cohort_col(&c.id)));
+    v.extend(rs.suppress.iter().map(|c| suppress_col(&c.id)));
+    v.extend(rs.score.iter().map(|t| score_col(&t.id)));
+    v
+}
