@@ -120,6 +120,32 @@ fn extract_failure(e: ExtractError) -> Failure {
     }
 }
 
+/// Stage lines on a terminal (stderr), silent otherwise (pipes, logs, CI).
+struct Progress {
+    on: bool,
+    start: Instant,
+}
+
+impl Progress {
+    fn new() -> Progress {
+        use std::io::IsTerminal;
+        Progress {
+            on: std::io::stderr().is_terminal(),
+            start: Instant::now(),
+        }
+    }
+    fn stage(&self, what: &str) {
+        if self.on {
+            eprintln!("[{:>6.1} s] {what}…", self.start.elapsed().as_secs_f64());
+        }
+    }
+    fn done(&self) {
+        if self.on {
+            eprintln!("[{:>6.1} s] done", self.start.elapsed().as_secs_f64());
+        }
+    }
+}
+
 fn rule_failure(e: balgul::rules::RuleError) -> Failure {
     let code = match e {
         balgul::rules::RuleError::Io { .. } => 1,
@@ -230,6 +256,8 @@ fn run(cli: Cli) -> Result<(), Failure> {
                     error: export::ExportError::Exists { path: out }.into(),
                 });
             }
+            let progress = Progress::new();
+            progress.stage("opening the extract");
             let ex = Extract::open_with(&data, mapping.as_ref()).map_err(extract_failure)?;
             let as_of = ex.reference_date(as_of).map_err(|e| Failure {
                 code: 2,
@@ -237,18 +265,23 @@ fn run(cli: Cli) -> Result<(), Failure> {
             })?;
             timings.push(("open", t0.elapsed().as_secs_f64()));
             let t = Instant::now();
+            progress.stage("checking the rules");
             let rs = balgul::rules::load(&rules, as_of).map_err(rule_failure)?;
             timings.push(("rules", t.elapsed().as_secs_f64()));
+            progress.stage("screening (features, conditions, scores, ranking)");
             let s = balgul::screen::run(&ex, &rs)?;
             timings.extend(s.timings.iter().copied());
             let t = Instant::now();
+            progress.stage("hashing the inputs for the manifest");
             let inputs = balgul::manifest::inputs(&ex).map_err(extract_failure)?;
             timings.push(("hash_inputs", t.elapsed().as_secs_f64()));
             let t = Instant::now();
             let mut all = timings.clone();
             all.push(("total_before_export", t0.elapsed().as_secs_f64()));
             let manifest = balgul::manifest::build(&rs, &rules, inputs, &s, &all);
+            progress.stage("writing the lists");
             export::write(&out, force, &rs, &s, encoding, &manifest)?;
+            progress.done();
             let listed: u64 = s.municipalities.values().map(|m| m.persons_listed).sum();
             let with_list = s
                 .municipalities

@@ -788,14 +788,18 @@ impl<'a> Checker<'a> {
                         format!("`-` needs a number, found {}", t.name()),
                     ));
                 }
-                (
-                    Expr::Arith(
-                        Arith::Sub,
-                        Box::new(Expr::Lit(Value::Int(0), Ty::Int)),
-                        Box::new(e),
+                match e {
+                    Expr::Lit(Value::Int(v), _) => (Expr::Lit(Value::Int(-v), Ty::Int), t),
+                    Expr::Lit(Value::Float(v), _) => (Expr::Lit(Value::Float(-v), Ty::Float), t),
+                    e => (
+                        Expr::Arith(
+                            Arith::Sub,
+                            Box::new(Expr::Lit(Value::Int(0), Ty::Int)),
+                            Box::new(e),
+                        ),
+                        t,
                     ),
-                    t,
-                )
+                }
             }
             ExprKind::Binary { op, lhs, rhs } => {
                 let (l, lt) = sub(lhs)?;

@@ -2,6 +2,8 @@
 //! directory, in any of the three forms the contract allows.
 #![allow(dead_code)]
 
+pub mod build;
+
 use std::collections::BTreeMap;
 use std::path::Path;
 

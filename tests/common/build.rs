@@ -1,0 +1,278 @@
+//! A builder of tiny extracts for rule tests: people and their events, dated relative to the
+//! reference date R, written as CSV, screened with a rule set.
+
+use std::path::{Path, PathBuf};
+
+use balgul::extract::Extract;
+use balgul::screen::Screening;
+use chrono::NaiveDate;
+use polars::prelude::*;
+
+pub fn r() -> NaiveDate {
+    NaiveDate::from_ymd_opt(2026, 10, 31).unwrap()
+}
+
+/// R + `days`, as text.
+pub fn d(days: i64) -> String {
+    (r() + chrono::Duration::days(days)).to_string()
+}
+
+/// The first day of the month `k` months before R's month, as text.
+pub fn month(k: u32) -> String {
+    (NaiveDate::from_ymd_opt(2026, 10, 1).unwrap() - chrono::Months::new(k)).to_string()
+}
+
+pub fn default_rules() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("rules/default.toml")
+}
+
+#[derive(Default)]
+pub struct Build {
+    persons: Vec<String>,
+    claims: Vec<String>,
+    dx: Vec<String>,
+    rx: Vec<String>,
+    ltc: Vec<String>,
+    svc: Vec<String>,
+    ph: Vec<String>,
+    n: u32,
+}
+
+impl Build {
+    pub fn new() -> Build {
+        Build::default()
+    }
+
+    fn next(&mut self, prefix: &str) -> String {
+        self.n += 1;
+        format!("{prefix}{:04}", self.n)
+    }
+
+    /// A person: NHI, woman, no disability, alive.
+    pub fn person(&mut self, id: &str, age: i32, sgg: &str) -> &mut Self {
+        self.person_full(id, age, Some(sgg), "NHI", None)
+    }
+
+    pub fn person_full(
+        &mut self,
+        id: &str,
+        age: i32,
+        sgg: Option<&str>,
+        insurance: &str,
+        death: Option<&str>,
+    ) -> &mut Self {
+        let decile = if insurance == "NHI" { "5" } else { "" };
+        self.persons.push(format!(
+            "{id},{},F,{},{insurance},{decile},false,{}",
+            2026 - age,
+            sgg.unwrap_or(""),
+            death.unwrap_or("")
+        ));
+        self
+    }
+
+    /// A claim; returns its id.
+    pub fn claim(
+        &mut self,
+        pid: &str,
+        kind: &str,
+        care: &str,
+        start: &str,
+        end: Option<&str>,
+    ) -> String {
+        let id = self.next("C");
+        let end = match (care, end) {
+            ("IN", e) => e.unwrap_or("").to_string(),
+            (_, _) => start.to_string(),
+        };
+        self.claims
+            .push(format!("{id},{pid},H1,{kind},{care},{start},{end},10000"));
+        id
+    }
+
+    /// An inpatient stay.
+    pub fn stay(&mut self, pid: &str, kind: &str, start: &str, end: Option<&str>) -> String {
+        self.claim(pid, kind, "IN", start, end)
+    }
+
+    /// An outpatient visit with a diagnosis.
+    pub fn visit_dx(&mut self, pid: &str, date: &str, code: &str) -> String {
+        let c = self.claim(pid, "31", "OUT", date, None);
+        self.dx.push(format!("{c},{pid},{code},1"));
+        c
+    }
+
+    /// A pharmacy dispensing of the given ingredients.
+    pub fn dispense(&mut self, pid: &str, date: &str, ingredients: &[&str]) {
+        let c = self.claim(pid, "81", "RX", date, None);
+        for i in ingredients {
+            self.rx.push(format!("{c},{pid},{i},{date},30"));
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    pub fn assessment(
+        &mut self,
+        app_id: &str,
+        pid: &str,
+        applied: &str,
+        status: &str,
+        decided: Option<&str>,
+        grade: Option<&str>,
+        score: Option<f64>,
+    ) {
+        self.ltc.push(format!(
+            "{app_id},{pid},{applied},{status},{},{},{},",
+            decided.unwrap_or(""),
+            grade.unwrap_or(""),
+            score.map(|s| s.to_string()).unwrap_or_default()
+        ));
+    }
+
+    /// A pending LTC application: makes a person a candidate (LTC_PENDING) and nothing else.
+    pub fn pending(&mut self, pid: &str) -> &mut Self {
+        let id = self.next("A");
+        self.assessment(&id, pid, &d(-10), "PENDING", None, None, None);
+        self
+    }
+
+    pub fn service(&mut self, pid: &str, month: &str, kind: &str) {
+        self.svc.push(format!("{pid},{month},{kind},10,100000"));
+    }
+
+    pub fn program(&mut self, pid: &str, sgg: &str, month: &str, status: &str) {
+        self.ph.push(format!("{pid},{sgg},{month},{status}"));
+    }
+
+    pub fn write(&self, dir: &Path) {
+        let t = |h: &str, rows: &[String]| {
+            format!(
+                "{h}\n{}",
+                rows.iter().map(|r| format!("{r}\n")).collect::<String>()
+            )
+        };
+        std::fs::write(dir.join("persons.csv"), t("person_id,birth_year,sex,sgg_code,insurance_type,income_decile,disability,death_date", &self.persons)).unwrap();
+        std::fs::write(dir.join("claims.csv"), t("claim_id,person_id,provider_id,provider_kind,care_type,start_date,end_date,cost_krw", &self.claims)).unwrap();
+        std::fs::write(
+            dir.join("diagnoses.csv"),
+            t("claim_id,person_id,dx_code,dx_order", &self.dx),
+        )
+        .unwrap();
+        std::fs::write(
+            dir.join("prescriptions.csv"),
+            t(
+                "claim_id,person_id,ingredient_code,start_date,days_supply",
+                &self.rx,
+            ),
+        )
+        .unwrap();
+        std::fs::write(dir.join("ltc_assessments.csv"), t("application_id,person_id,application_date,status,decision_date,grade,score,valid_until", &self.ltc)).unwrap();
+        std::fs::write(
+            dir.join("ltc_services.csv"),
+            t(
+                "person_id,service_month,service_type,days,cost_krw",
+                &self.svc,
+            ),
+        )
+        .unwrap();
+        std::fs::write(
+            dir.join("program_history.csv"),
+            t("person_id,sgg_code,event_month,status", &self.ph),
+        )
+        .unwrap();
+        std::fs::write(dir.join("extract.toml"), format!("as_of = \"{}\"\n", r())).unwrap();
+    }
+
+    /// Screens with the rule file at `rules`.
+    pub fn run_with(&self, rules: &Path) -> Outcome {
+        let dir = tempfile::tempdir().unwrap();
+        self.write(dir.path());
+        let ex = Extract::open(dir.path()).unwrap();
+        let rs = balgul::rules::load(rules, r()).unwrap();
+        let frame = balgul::plan::person_frame(&ex, &rs).collect().unwrap();
+        let screening = balgul::screen::run(&ex, &rs).unwrap();
+        Outcome { frame, screening }
+    }
+
+    pub fn run(&self) -> Outcome {
+        self.run_with(&default_rules())
+    }
+}
+
+pub struct Outcome {
+    /// One row per person: features, flags, score terms.
+    pub frame: DataFrame,
+    pub screening: Screening,
+}
+
+impl Outcome {
+    fn row(&self, pid: &str) -> DataFrame {
+        let df = self
+            .frame
+            .clone()
+            .lazy()
+            .filter(col("person_id").eq(lit(pid)))
+            .collect()
+            .unwrap();
+        assert_eq!(df.height(), 1, "no person {pid}");
+        df
+    }
+
+    pub fn flag(&self, pid: &str, column: &str) -> bool {
+        let df = self.row(pid);
+        df.column(column)
+            .unwrap_or_else(|_| panic!("no column {column}"))
+            .bool()
+            .unwrap()
+            .get(0)
+            .unwrap_or(false)
+    }
+
+    pub fn int(&self, pid: &str, column: &str) -> Option<i64> {
+        let df = self.row(pid);
+        let c = df
+            .column(column)
+            .unwrap_or_else(|_| panic!("no column {column}"))
+            .cast(&DataType::Int64)
+            .unwrap();
+        c.i64().unwrap().get(0)
+    }
+
+    pub fn text(&self, pid: &str, column: &str) -> Option<String> {
+        let df = self.row(pid);
+        let c = df.column(column).unwrap().cast(&DataType::String).unwrap();
+        c.str().unwrap().get(0).map(str::to_string)
+    }
+
+    /// (sgg_code, rank, person_id, score, cohorts) of every listed person, in list order.
+    pub fn listed(&self) -> Vec<(String, u32, String, i64, String)> {
+        let df = &self.screening.listed;
+        let s = |c: &str, i: usize| {
+            df.column(c)
+                .unwrap()
+                .get(i)
+                .unwrap()
+                .str_value()
+                .to_string()
+        };
+        (0..df.height())
+            .map(|i| {
+                (
+                    s("sgg_code", i),
+                    s("rank", i).parse().unwrap(),
+                    s("person_id", i),
+                    s("score", i).parse().unwrap(),
+                    s("cohorts", i),
+                )
+            })
+            .collect()
+    }
+
+    /// The listing of one person: (rank, score, cohorts), or None when not listed.
+    pub fn listing(&self, pid: &str) -> Option<(u32, i64, String)> {
+        self.listed()
+            .into_iter()
+            .find(|l| l.2 == pid)
+            .map(|l| (l.1, l.3, l.4))
+    }
+}
