@@ -560,3 +560,28 @@ fn editing_parameters_changes_the_result_with_no_code_change() {
     let (_d3, rules) = edited_rules("pts_pending = { value = 15,", "pts_pending = { value = 18,");
     assert_eq!(b.run_with(&rules).listing("P66").unwrap().1, 18);
 }
+
+#[test]
+fn a_second_rule_set_targets_disabled_people_of_any_age() {
+    let rules = default_rules()
+        .parent()
+        .unwrap()
+        .join("examples/disability-pilot.toml");
+    let mut b = Build::new();
+    b.persons_raw("YOUNG_DIS,1990,M,11110,NHI,5,true,");
+    b.persons_raw("OLD_DIS,1940,F,11110,NHI,5,true,");
+    b.persons_raw("OLD_NODIS,1940,F,11110,NHI,5,false,");
+    for p in ["YOUNG_DIS", "OLD_DIS", "OLD_NODIS"] {
+        b.stay(p, "11", &d(-40), Some(&d(-30)));
+    }
+    let o = b.run_with(&rules);
+    // Same score: older first (the rule set's own tie-break), then person_id.
+    let got: Vec<(u32, String, i64)> = o.listed().into_iter().map(|l| (l.1, l.2, l.3)).collect();
+    assert_eq!(
+        got,
+        vec![
+            (1, "OLD_DIS".to_string(), 30),
+            (2, "YOUNG_DIS".to_string(), 30)
+        ]
+    );
+}

@@ -256,6 +256,15 @@ struct PersonGen<'c, 'a> {
     last_day: i32,
 }
 
+/// A day in `lo..=hi`; `hi` when the range is empty (someone who died before `lo`).
+fn day_between(rng: &mut ChaCha8Rng, lo: i32, hi: i32) -> i32 {
+    if lo >= hi {
+        hi
+    } else {
+        rng.random_range(lo..=hi)
+    }
+}
+
 fn poisson(rng: &mut ChaCha8Rng, lambda: f64) -> u64 {
     if lambda <= 0.0 {
         return 0;
@@ -544,7 +553,7 @@ impl PersonGen<'_, '_> {
             if (grade == "5" || grade == "CS") && !has_dementia {
                 grade = "4".to_string();
             }
-            let decided = rng.random_range((r - validity + 1)..=r.min(self.last_day));
+            let decided = day_between(rng, r - validity + 1, r.min(self.last_day));
             if rng.random_bool(0.3) {
                 // An earlier certification, renewed by the current one.
                 let before = decided - validity;
@@ -579,7 +588,7 @@ impl PersonGen<'_, '_> {
             self.services(rng, t, &grade, decided);
         } else if rng.random_bool(l.out_of_grade) {
             let grade = ctx.oog.0[ctx.oog.1.draw(rng)].clone();
-            let decided = rng.random_range((r - 2 * 365)..=r.min(self.last_day));
+            let decided = day_between(rng, r - 2 * 365, r.min(self.last_day));
             let s = self.score(rng, &grade);
             let applied = decide(rng, decided);
             self.push_assessment(
@@ -597,7 +606,7 @@ impl PersonGen<'_, '_> {
             self.push_assessment(t, applied, "PENDING", None, None, None, None);
         }
         if rng.random_bool(l.withdrawn) {
-            let applied = rng.random_range((r - 365)..=self.last_day);
+            let applied = day_between(rng, r - 365, self.last_day);
             self.push_assessment(t, applied, "WITHDRAWN", None, None, None, None);
         }
     }

@@ -213,3 +213,38 @@ fn write_meta(cfg: &SynthConfig, out: &Path) -> Result<(), SynthError> {
 pub fn table_spec(name: &str) -> &'static contract::Table {
     contract::table(name).expect("generated tables are contract tables")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Regression: `synth --persons 1000000` panicked with "cannot sample empty range" when a
+    /// person who died more than a year before R had a withdrawn LTC application (and, with
+    /// `--months` over 24, a certification or 등급외 decision).
+    #[test]
+    fn withdrawn_application_of_someone_dead_long_before_r_does_not_panic() {
+        let mut model = Model::parse(model::DEFAULT_MODEL).unwrap();
+        model.mortality.rate = vec![1.0; model.mortality.bands.len()];
+        model.ltc.withdrawn = 1.0;
+        model.ltc.out_of_grade = 1.0;
+        model.ltc.certified = vec![0.5; model.ltc.bands.len()];
+        let sggs = model::parse_sgg(model::DEFAULT_SGG).unwrap();
+        let cfg = SynthConfig {
+            persons: 300,
+            seed: 9,
+            as_of: NaiveDate::from_ymd_opt(2026, 10, 31).unwrap(),
+            months: 40,
+            min_age: 65,
+            format: Format::Csv,
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let report = run_with(&cfg, &model, &sggs, dir.path()).unwrap();
+        let assessments = report
+            .rows
+            .iter()
+            .find(|(t, _)| *t == "ltc_assessments")
+            .unwrap()
+            .1;
+        assert!(assessments >= 300, "{assessments}");
+    }
+}

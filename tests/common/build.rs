@@ -71,6 +71,12 @@ impl Build {
         self
     }
 
+    /// A persons row written as it stands in the CSV.
+    pub fn persons_raw(&mut self, row: &str) -> &mut Self {
+        self.persons.push(row.to_string());
+        self
+    }
+
     /// A claim; returns its id.
     pub fn claim(
         &mut self,
