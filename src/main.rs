@@ -146,6 +146,15 @@ impl Progress {
     }
 }
 
+fn load_mapping(path: Option<PathBuf>) -> Result<Option<Mapping>, Failure> {
+    path.map(|p| Mapping::from_file(&p))
+        .transpose()
+        .map_err(|e| Failure {
+            code: 2,
+            error: e.into(),
+        })
+}
+
 fn rule_failure(e: balgul::rules::RuleError) -> Failure {
     let code = match e {
         balgul::rules::RuleError::Io { .. } => 1,
@@ -243,13 +252,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
         } => {
             let t0 = Instant::now();
             let mut timings: Vec<(&str, f64)> = Vec::new();
-            let mapping = mapping
-                .map(|p| Mapping::from_file(&p))
-                .transpose()
-                .map_err(|e| Failure {
-                    code: 2,
-                    error: e.into(),
-                })?;
+            let mapping = load_mapping(mapping)?;
             if out.exists() && !force {
                 return Err(Failure {
                     code: 2,
@@ -315,13 +318,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
             println!("  {}/manifest.json", out.display());
         }
         Command::Inspect { data, mapping } => {
-            let mapping = mapping
-                .map(|p| Mapping::from_file(&p))
-                .transpose()
-                .map_err(|e| Failure {
-                    code: 2,
-                    error: e.into(),
-                })?;
+            let mapping = load_mapping(mapping)?;
             let ex = Extract::open_with(&data, mapping.as_ref()).map_err(extract_failure)?;
             if let Some(d) = ex.meta.as_of {
                 println!("as_of: {d}");

@@ -303,39 +303,33 @@ pub fn check(ex: &Extract, as_of: chrono::NaiveDate) -> Result<Vec<Violation>, E
             }
         }
         if t.spec.name != "persons" && t.spec.column("person_id").is_some() {
-            let orphans = t.lazy().join(
-                ex.lazy("persons").select([col("person_id")]),
-                [col("person_id")],
-                [col("person_id")],
-                JoinArgs::new(JoinType::Anti),
-            );
-            let n = count(orphans, t)?;
-            if n > 0 {
-                out.push(Violation {
-                    table: t.spec.name,
-                    rule: "orphan:person_id".into(),
-                    description: "`person_id` is not in persons".into(),
-                    rows: n,
-                });
-            }
+            out.extend(orphans(ex, t, "persons", "person_id")?);
         }
         if matches!(t.spec.name, "diagnoses" | "prescriptions") {
-            let orphans = t.lazy().join(
-                ex.lazy("claims").select([col("claim_id")]),
-                [col("claim_id")],
-                [col("claim_id")],
-                JoinArgs::new(JoinType::Anti),
-            );
-            let n = count(orphans, t)?;
-            if n > 0 {
-                out.push(Violation {
-                    table: t.spec.name,
-                    rule: "orphan:claim_id".into(),
-                    description: "`claim_id` is not in claims".into(),
-                    rows: n,
-                });
-            }
+            out.extend(orphans(ex, t, "claims", "claim_id")?);
         }
     }
     Ok(out)
+}
+
+/// Rows of `t` whose `key` is not in table `parent`.
+fn orphans(
+    ex: &Extract,
+    t: &LoadedTable,
+    parent: &str,
+    key: &str,
+) -> Result<Option<Violation>, ExtractError> {
+    let rows = t.lazy().join(
+        ex.lazy(parent).select([col(key)]),
+        [col(key)],
+        [col(key)],
+        JoinArgs::new(JoinType::Anti),
+    );
+    let n = count(rows, t)?;
+    Ok((n > 0).then(|| Violation {
+        table: t.spec.name,
+        rule: format!("orphan:{key}"),
+        description: format!("`{key}` is not in {parent}"),
+        rows: n,
+    }))
 }

@@ -437,21 +437,8 @@ fn ranking_score_then_person_id_per_municipality_and_the_cap() {
     assert_eq!(got, want);
 
     // The same extract with a cap of 2: the rest are counted, not listed.
-    let dir = tempfile::tempdir().unwrap();
-    let text = std::fs::read_to_string(default_rules())
-        .unwrap()
-        .replace("cap = { value = 300,", "cap = { value = 2,");
-    std::fs::create_dir(dir.path().join("codesets")).unwrap();
-    std::fs::copy(
-        default_rules()
-            .parent()
-            .unwrap()
-            .join("codesets/conditions.csv"),
-        dir.path().join("codesets/conditions.csv"),
-    )
-    .unwrap();
-    std::fs::write(dir.path().join("default.toml"), text).unwrap();
-    let o = b.run_with(&dir.path().join("default.toml"));
+    let (_dir, rules) = edited_rules("cap = { value = 300,", "cap = { value = 2,");
+    let o = b.run_with(&rules);
     let ids: Vec<String> = o.listed().into_iter().map(|l| l.2).collect();
     assert_eq!(ids, ["TOP", "PA", "OTHER"]);
     assert_eq!(o.screening.persons_past_cap, 2);

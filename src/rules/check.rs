@@ -1021,20 +1021,15 @@ impl<'a> Checker<'a> {
                         format!("bad window: `last_days` needs 0 or more days, found {n}"),
                     ));
                 }
-                let from = self.as_of - chrono::Duration::days(n);
-                let e = Expr::And(
-                    Box::new(Expr::Cmp(
+                (
+                    window(
+                        d,
                         Cmp::Gt,
-                        Box::new(d.clone()),
-                        Box::new(date_lit(from)),
-                    )),
-                    Box::new(Expr::Cmp(
-                        Cmp::Le,
-                        Box::new(d),
-                        Box::new(date_lit(self.as_of)),
-                    )),
-                );
-                (e, Ty::Bool)
+                        self.as_of - chrono::Duration::days(n),
+                        self.as_of,
+                    ),
+                    Ty::Bool,
+                )
             }
             "in_months" => {
                 arity(2)?;
@@ -1046,20 +1041,10 @@ impl<'a> Checker<'a> {
                         format!("bad window: `in_months` needs 0 to 1200 months before, found {k}"),
                     ));
                 }
-                let from = month_start - Months::new(k as u32);
-                let e = Expr::And(
-                    Box::new(Expr::Cmp(
-                        Cmp::Ge,
-                        Box::new(d.clone()),
-                        Box::new(date_lit(from)),
-                    )),
-                    Box::new(Expr::Cmp(
-                        Cmp::Le,
-                        Box::new(d),
-                        Box::new(date_lit(self.as_of)),
-                    )),
-                );
-                (e, Ty::Bool)
+                (
+                    window(d, Cmp::Ge, month_start - Months::new(k as u32), self.as_of),
+                    Ty::Bool,
+                )
             }
             "month_start" => {
                 arity(1)?;
@@ -1153,6 +1138,15 @@ impl<'a> Checker<'a> {
             }
         })
     }
+}
+
+/// `from (op) d and d <= to`: a date window ending at the reference date.
+fn window(d: Expr, op: Cmp, from: NaiveDate, to: NaiveDate) -> Expr {
+    let lit = |x: NaiveDate| Box::new(Expr::Lit(Value::Date(x), Ty::Date));
+    Expr::And(
+        Box::new(Expr::Cmp(op, Box::new(d.clone()), lit(from))),
+        Box::new(Expr::Cmp(Cmp::Le, Box::new(d), lit(to))),
+    )
 }
 
 /// The person-frame column holding a code-set flag of a `codesets` feature.
