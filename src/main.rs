@@ -139,6 +139,19 @@ impl Progress {
             eprintln!("[{:>6.1} s] {what}…", self.start.elapsed().as_secs_f64());
         }
     }
+    /// The rows of each table, from the manifest's inputs.
+    fn rows(&self, inputs: &serde_json::Value) {
+        if !self.on {
+            return;
+        }
+        for t in inputs.as_array().into_iter().flatten() {
+            eprintln!(
+                "           {:<16} {:>14} rows",
+                t["table"].as_str().unwrap_or("?"),
+                t["rows"].as_u64().unwrap_or(0)
+            );
+        }
+    }
     fn done(&self) {
         if self.on {
             eprintln!("[{:>6.1} s] done", self.start.elapsed().as_secs_f64());
@@ -268,16 +281,17 @@ fn run(cli: Cli) -> Result<(), Failure> {
             })?;
             timings.push(("open", t0.elapsed().as_secs_f64()));
             let t = Instant::now();
+            progress.stage("reading the inputs (rows and SHA-256 for the manifest)");
+            let inputs = balgul::manifest::inputs(&ex).map_err(extract_failure)?;
+            timings.push(("hash_inputs", t.elapsed().as_secs_f64()));
+            progress.rows(&inputs);
+            let t = Instant::now();
             progress.stage("checking the rules");
             let rs = balgul::rules::load(&rules, as_of).map_err(rule_failure)?;
             timings.push(("rules", t.elapsed().as_secs_f64()));
             progress.stage("screening (features, conditions, scores, ranking)");
             let s = balgul::screen::run(&ex, &rs)?;
             timings.extend(s.timings.iter().copied());
-            let t = Instant::now();
-            progress.stage("hashing the inputs for the manifest");
-            let inputs = balgul::manifest::inputs(&ex).map_err(extract_failure)?;
-            timings.push(("hash_inputs", t.elapsed().as_secs_f64()));
             let t = Instant::now();
             let mut all = timings.clone();
             all.push(("total_before_export", t0.elapsed().as_secs_f64()));
