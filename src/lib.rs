@@ -12,6 +12,7 @@
 //! - [`screen`]: a screening run — counts, attrition, ranking and the cap.
 //! - [`export`]: the municipal lists and candidates file, written atomically.
 //! - [`manifest`]: the run's record.
+//! - [`report`]: console summaries (funnel, cohorts, municipalities).
 //! - [`synth`]: deterministic synthetic extracts at any scale.
 //! - [`diag`]: located diagnostics for rule and mapping files.
 
@@ -22,6 +23,7 @@ pub mod extract;
 pub mod ir;
 pub mod manifest;
 pub mod plan;
+pub mod report;
 pub mod rules;
 pub mod screen;
 pub mod synth;

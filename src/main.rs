@@ -70,8 +70,11 @@ enum Command {
         #[arg(long)]
         as_of: Option<NaiveDate>,
         /// The output directory (must not exist, unless --force).
+        #[arg(long, required_unless_present = "dry_run")]
+        out: Option<PathBuf>,
+        /// Screen and print the funnel, cohorts and municipalities; write nothing.
         #[arg(long)]
-        out: PathBuf,
+        dry_run: bool,
         /// Encoding of the municipal files.
         #[arg(long, value_enum, default_value_t = Encoding::Utf8Bom)]
         encoding: Encoding,
@@ -262,14 +265,15 @@ fn run(cli: Cli) -> Result<(), Failure> {
             encoding,
             mapping,
             force,
+            dry_run,
         } => {
             let t0 = Instant::now();
             let mut timings: Vec<(&str, f64)> = Vec::new();
             let mapping = load_mapping(mapping)?;
-            if out.exists() && !force {
+            if let Some(out) = out.as_ref().filter(|o| o.exists() && !force && !dry_run) {
                 return Err(Failure {
                     code: 2,
-                    error: export::ExportError::Exists { path: out }.into(),
+                    error: export::ExportError::Exists { path: out.clone() }.into(),
                 });
             }
             let progress = Progress::new();
@@ -292,6 +296,15 @@ fn run(cli: Cli) -> Result<(), Failure> {
             progress.stage("screening (features, conditions, scores, ranking)");
             let s = balgul::screen::run(&ex, &rs)?;
             timings.extend(s.timings.iter().copied());
+            if dry_run {
+                progress.done();
+                print!("{}", balgul::report::summary(&s));
+                println!("dry run: nothing written");
+                return Ok(());
+            }
+            let Some(out) = out else {
+                unreachable!("clap requires --out unless --dry-run")
+            };
             let t = Instant::now();
             let mut all = timings.clone();
             all.push(("total_before_export", t0.elapsed().as_secs_f64()));
@@ -305,17 +318,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
                 .values()
                 .filter(|m| m.persons_listed > 0)
                 .count();
-            eprintln!("attrition (persons):");
-            for st in &s.attrition {
-                eprintln!("  {:<16} {:<28} {:>10}", st.step, st.label, st.persons);
-            }
-            eprintln!("cohorts (persons eligible / listed):");
-            for c in &s.cohorts {
-                eprintln!(
-                    "  {:<16} {:<28} {:>10} / {}",
-                    c.id, c.label, c.persons_eligible, c.persons_listed
-                );
-            }
+            eprint!("{}", balgul::report::summary(&s));
             println!(
                 "listed {listed} persons in {with_list} municipalities ({} past the cap of {}), as of {as_of}, in {:.1} s (export {:.1} s)",
                 s.persons_past_cap,

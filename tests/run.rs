@@ -190,3 +190,33 @@ fn a_failed_run_leaves_the_previous_output_untouched() {
     );
     assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 2);
 }
+
+#[test]
+fn dry_run_prints_the_funnel_and_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = Command::new(env!("CARGO_BIN_EXE_balgul"))
+        .current_dir(dir.path())
+        .arg("run")
+        .arg("--data")
+        .arg(root().join("fixtures/sample"))
+        .arg("--rules")
+        .arg(root().join("rules/default.toml"))
+        .arg("--dry-run")
+        .output()
+        .unwrap();
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let out = String::from_utf8(o.stdout).unwrap();
+    assert!(out.starts_with("attrition (persons remaining after each step):\n  persons                  3000  추출 인원\n"), "{out}");
+    assert!(out.contains("municipalities (persons; top 20 of "), "{out}");
+    assert!(
+        out.contains("\n  total           174           1         173        173\n"),
+        "{out}"
+    );
+    assert!(out.ends_with("dry run: nothing written\n"));
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+}
