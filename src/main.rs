@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
 
+use anyhow::Context;
 use balgul::export::{self, Encoding};
 use balgul::extract::{Extract, ExtractError, Mapping};
 use balgul::synth::{self, Format, SynthConfig};
@@ -84,6 +85,36 @@ enum Command {
         /// Replace an existing output directory (only once the new one is complete).
         #[arg(long)]
         force: bool,
+    },
+    /// Compare a candidate rule set with a baseline on one extract; write no list.
+    Diff {
+        /// The extract directory.
+        #[arg(long)]
+        data: PathBuf,
+        /// The rule set in force.
+        #[arg(long)]
+        baseline: PathBuf,
+        /// The proposed rule set.
+        #[arg(long, required_unless_present = "self_check")]
+        candidate: Option<PathBuf>,
+        /// Diff the baseline against itself and fail unless nothing changes (an A/A check).
+        #[arg(long)]
+        self_check: bool,
+        /// The reference date (default: `as_of` in the extract's extract.toml).
+        #[arg(long)]
+        as_of: Option<NaiveDate>,
+        /// Also write the comparison as JSON (`.json`) or Markdown (`.md`).
+        #[arg(long)]
+        report: Option<PathBuf>,
+        /// Also write every entrant, leaver and rank move with its cause (CSV).
+        #[arg(long)]
+        people: Option<PathBuf>,
+        /// Flag a municipality whose list changes by more than this share of its baseline list.
+        #[arg(long, default_value_t = 0.1)]
+        threshold: f64,
+        /// A mapping file (TOML) from a warehouse's own columns to the contract.
+        #[arg(long)]
+        mapping: Option<PathBuf>,
     },
     /// Open an extract, check every table's columns against the contract and count its rows.
     Inspect {
@@ -333,6 +364,71 @@ fn run(cli: Cli) -> Result<(), Failure> {
                 with_list
             );
             println!("  {}/manifest.json", out.display());
+        }
+        Command::Diff {
+            data,
+            baseline,
+            candidate,
+            self_check,
+            as_of,
+            report,
+            people,
+            threshold,
+            mapping,
+        } => {
+            let mapping = load_mapping(mapping)?;
+            let ex = Extract::open_with(&data, mapping.as_ref()).map_err(extract_failure)?;
+            let as_of = ex.reference_date(as_of).map_err(|e| Failure {
+                code: 2,
+                error: e.into(),
+            })?;
+            let candidate = if self_check {
+                baseline.clone()
+            } else {
+                candidate.expect("clap requires --candidate")
+            };
+            let rb = balgul::rules::load(&baseline, as_of).map_err(rule_failure)?;
+            let ra = balgul::rules::load(&candidate, as_of).map_err(rule_failure)?;
+            let sb = balgul::screen::run(&ex, &rb)?;
+            let sa = balgul::screen::run(&ex, &ra)?;
+            let d = balgul::diff::compare(&rb, &sb, &ra, &sa, threshold)?;
+            let text = balgul::diff::render(&d);
+            print!("{text}");
+            if let Some(path) = people {
+                std::fs::write(&path, balgul::diff::people_csv(&d))
+                    .with_context(|| format!("writing {}", path.display()))?;
+            }
+            if let Some(path) = report {
+                let body = match path.extension().and_then(|e| e.to_str()) {
+                    Some("json") => serde_json::to_string_pretty(&d)? + "\n",
+                    Some("md") => format!("# balgul diff\n\n```text\n{text}```\n"),
+                    _ => {
+                        return Err(Failure {
+                            code: 2,
+                            error: anyhow::anyhow!(
+                                "--report {}: write it as .json or .md (an HTML report is not built yet)",
+                                path.display()
+                            ),
+                        });
+                    }
+                };
+                std::fs::write(&path, body)
+                    .with_context(|| format!("writing {}", path.display()))?;
+            }
+            if self_check {
+                if d.is_zero() {
+                    println!(
+                        "self-check passed: the rule set diffed against itself changes nothing"
+                    );
+                } else {
+                    return Err(Failure {
+                        code: 1,
+                        error: anyhow::anyhow!(
+                            "self-check failed: the rule set diffed against itself is not zero"
+                        ),
+                    });
+                }
+            }
         }
         Command::Inspect { data, mapping } => {
             let mapping = load_mapping(mapping)?;

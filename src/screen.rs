@@ -50,6 +50,10 @@ pub struct Screening {
     pub municipalities: BTreeMap<String, MunicipalityCount>,
     /// Candidates past the cap, not listed.
     pub persons_past_cap: u64,
+    /// One row per person: person_id, sgg_code, the eligibility, suppression and candidate
+    /// flags, the score, and every base, cohort, suppression and score-term column — what a
+    /// comparison of two rule sets needs to say why a person moved.
+    pub flags: DataFrame,
     pub timings: Vec<(&'static str, f64)>,
 }
 
@@ -80,6 +84,16 @@ pub fn run(ex: &Extract, rs: &RuleSet) -> Result<Screening, ScreenError> {
         .map_err(pe)?
         .unwrap_single();
     timings.push(("features", t.elapsed().as_secs_f64()));
+    let mut keep = vec![
+        col("person_id"),
+        col("sgg_code"),
+        col(ELIGIBLE),
+        col(SUPPRESSED),
+        col(CANDIDATE),
+        col(SCORE),
+    ];
+    keep.extend(plan::flag_columns(rs).into_iter().map(|c| col(c.as_str())));
+    let flags = persons.clone().lazy().select(keep).collect().map_err(pe)?;
 
     let t = Instant::now();
     // Attrition: persons left after each base criterion in turn, then a cohort, then suppression.
@@ -276,6 +290,7 @@ pub fn run(ex: &Extract, rs: &RuleSet) -> Result<Screening, ScreenError> {
         cohorts,
         municipalities,
         persons_past_cap,
+        flags,
         timings,
     })
 }

@@ -220,3 +220,31 @@ fn dry_run_prints_the_funnel_and_writes_nothing() {
     assert!(out.ends_with("dry run: nothing written\n"));
     assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
 }
+
+#[test]
+fn diff_self_check_passes_on_the_sample() {
+    let o = Command::new(env!("CARGO_BIN_EXE_balgul"))
+        .arg("diff")
+        .arg("--data")
+        .arg(root().join("fixtures/sample"))
+        .arg("--baseline")
+        .arg(root().join("rules/default.toml"))
+        .arg("--self-check")
+        .output()
+        .unwrap();
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let out = String::from_utf8(o.stdout).unwrap();
+    assert!(
+        out.contains("\n  entrants 0, leavers 0, unchanged 173 (of whom 0 moved rank)\n"),
+        "{out}"
+    );
+    assert!(
+        out.ends_with("self-check passed: the rule set diffed against itself changes nothing\n"),
+        "{out}"
+    );
+}

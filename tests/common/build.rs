@@ -282,3 +282,22 @@ impl Outcome {
             .map(|l| (l.1, l.3, l.4))
     }
 }
+
+/// The default rule set with one text replaced, in a temporary copy (with its code sets).
+pub fn edited_rules(from: &str, to: &str) -> (tempfile::TempDir, std::path::PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let text = std::fs::read_to_string(default_rules()).unwrap();
+    assert!(text.contains(from), "{from}");
+    std::fs::create_dir(dir.path().join("codesets")).unwrap();
+    std::fs::copy(
+        default_rules()
+            .parent()
+            .unwrap()
+            .join("codesets/conditions.csv"),
+        dir.path().join("codesets/conditions.csv"),
+    )
+    .unwrap();
+    let path = dir.path().join("default.toml");
+    std::fs::write(&path, text.replacen(from, to, 1)).unwrap();
+    (dir, path)
+}
