@@ -13,6 +13,7 @@
 //! - [`export`]: the municipal lists and candidates file, written atomically.
 //! - [`manifest`]: the run's record.
 //! - [`report`]: console summaries (funnel, cohorts, municipalities).
+//! - [`explain`]: one person, clause by clause.
 //! - [`diff`]: two rule sets compared on one extract — entrants, leavers and their causes.
 //! - [`synth`]: deterministic synthetic extracts at any scale.
 //! - [`diag`]: located diagnostics for rule and mapping files.
@@ -20,6 +21,7 @@
 pub mod contract;
 pub mod diag;
 pub mod diff;
+pub mod explain;
 pub mod export;
 pub mod extract;
 pub mod ir;

@@ -116,6 +116,21 @@ enum Command {
         #[arg(long)]
         mapping: Option<PathBuf>,
     },
+    /// Explain one person: every feature, each criterion with pass/fail, the score term by
+    /// term, and the rank in the municipality.
+    Explain {
+        #[arg(long)]
+        data: PathBuf,
+        #[arg(long)]
+        rules: PathBuf,
+        /// The pseudonymous person_id.
+        #[arg(long)]
+        person: String,
+        #[arg(long)]
+        as_of: Option<NaiveDate>,
+        #[arg(long)]
+        mapping: Option<PathBuf>,
+    },
     /// Open an extract, check every table's columns against the contract and count its rows.
     Inspect {
         /// The extract directory.
@@ -428,6 +443,45 @@ fn run(cli: Cli) -> Result<(), Failure> {
                         ),
                     });
                 }
+            }
+        }
+        Command::Explain {
+            data,
+            rules,
+            person,
+            as_of,
+            mapping,
+        } => {
+            let mapping = load_mapping(mapping)?;
+            let ex = Extract::open_with(&data, mapping.as_ref()).map_err(extract_failure)?;
+            let as_of = ex.reference_date(as_of).map_err(|e| Failure {
+                code: 2,
+                error: e.into(),
+            })?;
+            let rs = balgul::rules::load(&rules, as_of).map_err(rule_failure)?;
+            let Some(text) = balgul::explain::explain(&ex, &rs, &person)? else {
+                return Err(Failure {
+                    code: 2,
+                    error: anyhow::anyhow!("no person `{person}` in {}/persons", data.display()),
+                });
+            };
+            print!("{text}");
+            // The rank comes from the full screening: it depends on everyone else.
+            let s = balgul::screen::run(&ex, &rs)?;
+            let listed = &s.listed;
+            let ids = listed.column("person_id")?.str()?.clone();
+            match ids.iter().position(|p| p == Some(person.as_str())) {
+                Some(i) => {
+                    let sgg = listed.column("sgg_code")?.get(i)?.str_value().to_string();
+                    let rank = listed.column("rank")?.get(i)?.str_value().to_string();
+                    let n = s
+                        .municipalities
+                        .get(&sgg)
+                        .map(|m| m.persons_listed)
+                        .unwrap_or(0);
+                    println!("rank: {rank} of {n} listed in {sgg} (cap {})", rs.cap);
+                }
+                None => println!("rank: not listed"),
             }
         }
         Command::Inspect { data, mapping } => {
