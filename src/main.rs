@@ -3,7 +3,7 @@
 //! 0 success, 1 failure of the machine (I/O), 2 bad usage or invalid rules,
 //! 3 input data that does not meet the data contract.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Instant;
 
@@ -208,6 +208,21 @@ impl Progress {
     }
 }
 
+/// Opens the extract (through a mapping, if one is given) and settles the reference date.
+fn open_extract(
+    data: &Path,
+    mapping: Option<PathBuf>,
+    as_of: Option<NaiveDate>,
+) -> Result<(Extract, NaiveDate), Failure> {
+    let mapping = load_mapping(mapping)?;
+    let ex = Extract::open_with(data, mapping.as_ref()).map_err(extract_failure)?;
+    let as_of = ex.reference_date(as_of).map_err(|e| Failure {
+        code: 2,
+        error: e.into(),
+    })?;
+    Ok((ex, as_of))
+}
+
 fn load_mapping(path: Option<PathBuf>) -> Result<Option<Mapping>, Failure> {
     path.map(|p| Mapping::from_file(&p))
         .transpose()
@@ -391,12 +406,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
             threshold,
             mapping,
         } => {
-            let mapping = load_mapping(mapping)?;
-            let ex = Extract::open_with(&data, mapping.as_ref()).map_err(extract_failure)?;
-            let as_of = ex.reference_date(as_of).map_err(|e| Failure {
-                code: 2,
-                error: e.into(),
-            })?;
+            let (ex, as_of) = open_extract(&data, mapping, as_of)?;
             let candidate = if self_check {
                 baseline.clone()
             } else {
@@ -452,12 +462,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
             as_of,
             mapping,
         } => {
-            let mapping = load_mapping(mapping)?;
-            let ex = Extract::open_with(&data, mapping.as_ref()).map_err(extract_failure)?;
-            let as_of = ex.reference_date(as_of).map_err(|e| Failure {
-                code: 2,
-                error: e.into(),
-            })?;
+            let (ex, as_of) = open_extract(&data, mapping, as_of)?;
             let rs = balgul::rules::load(&rules, as_of).map_err(rule_failure)?;
             let Some(text) = balgul::explain::explain(&ex, &rs, &person)? else {
                 return Err(Failure {
