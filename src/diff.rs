@@ -6,6 +6,8 @@
 //! score and the cap. A rule set diffed against itself has no entrants, no leavers and no
 //! rank moves at any level.
 
+pub mod html;
+
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use polars::prelude::*;
@@ -121,6 +123,8 @@ fn listing(s: &Screening) -> PolarsResult<HashMap<String, (String, u32, i64)>> {
 /// One person's row of flags, by column name.
 struct Flags {
     bools: HashMap<String, bool>,
+    /// Points per score term, by column name.
+    terms: HashMap<String, i64>,
     score: i64,
 }
 
@@ -133,6 +137,12 @@ fn flags_of(s: &Screening, people: &BTreeSet<String>) -> PolarsResult<HashMap<St
         .iter()
         .filter(|c| c.dtype() == &DataType::Boolean)
         .map(|c| Ok((c.name().to_string(), c.bool()?.clone())))
+        .collect::<PolarsResult<_>>()?;
+    let term_cols: Vec<(String, Int64Chunked)> = df
+        .columns()
+        .iter()
+        .filter(|c| c.name().starts_with("score:") && c.dtype() == &DataType::Int64)
+        .map(|c| Ok((c.name().to_string(), c.i64()?.clone())))
         .collect::<PolarsResult<_>>()?;
     let mut out = HashMap::new();
     for i in 0..df.height() {
@@ -148,6 +158,10 @@ fn flags_of(s: &Screening, people: &BTreeSet<String>) -> PolarsResult<HashMap<St
             p.to_string(),
             Flags {
                 bools,
+                terms: term_cols
+                    .iter()
+                    .map(|(n, c)| (n.clone(), c.get(i).unwrap_or(0)))
+                    .collect(),
                 score: score.get(i).unwrap_or(0),
             },
         );
@@ -214,9 +228,41 @@ fn cause(b: Option<&Flags>, a: Option<&Flags>, rb: &RuleSet, ra: &RuleSet) -> St
         a.map(|f| f.score).unwrap_or(0),
     );
     if xb != xa {
-        return format!("score {xb} → {xa} (rank against the cap)");
+        // Name the score terms that moved, in the candidate's order, then the baseline's.
+        let mut ids: Vec<&str> = ra.score.iter().map(|t| t.id.as_str()).collect();
+        ids.extend(
+            rb.score
+                .iter()
+                .map(|t| t.id.as_str())
+                .filter(|id| !ra.score.iter().any(|t| t.id == *id)),
+        );
+        let term = |f: Option<&Flags>, id: &str| {
+            f.and_then(|f| f.terms.get(&plan::score_col(id)).copied())
+                .unwrap_or(0)
+        };
+        let moved: Vec<String> = ids
+            .into_iter()
+            .filter(|id| term(b, id) != term(a, id))
+            .map(|id| format!("{id} {:+} → {:+}", term(b, id), term(a, id)))
+            .collect();
+        return format!("score term {} (rank against the cap)", moved.join(", "));
     }
     "others entered or left above (same score)".into()
+}
+
+/// The causes shown (text, persons), and the persons and number of the causes not shown.
+type TopCauses<'a> = (Vec<(&'a str, u64)>, Option<(u64, usize)>);
+
+/// The `n` most frequent causes (ties by text), and the persons and number of the others.
+fn top_causes(causes: &BTreeMap<String, u64>, n: usize) -> TopCauses<'_> {
+    let mut rows: Vec<(&str, u64)> = causes.iter().map(|(c, k)| (c.as_str(), *k)).collect();
+    rows.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
+    if rows.len() <= n {
+        return (rows, None);
+    }
+    let rest = rows.split_off(n);
+    let persons = rest.iter().map(|r| r.1).sum();
+    (rows, Some((persons, rest.len())))
 }
 
 fn quantiles(s: &Screening) -> Vec<i64> {
@@ -457,8 +503,12 @@ pub fn render(d: &Diff) -> String {
         if causes.is_empty() {
             let _ = writeln!(o, "  none");
         }
-        for (c, n) in causes {
+        let (rows, rest) = top_causes(causes, 20);
+        for (c, n) in rows {
             let _ = writeln!(o, "  {n:>8}  {c}");
+        }
+        if let Some((persons, kinds)) = rest {
+            let _ = writeln!(o, "  {persons:>8}  ({kinds} other causes: see --people)");
         }
     }
     let changed: Vec<&MunicipalityDiff> = d

@@ -103,7 +103,8 @@ enum Command {
         /// The reference date (default: `as_of` in the extract's extract.toml).
         #[arg(long)]
         as_of: Option<NaiveDate>,
-        /// Also write the comparison as JSON (`.json`) or Markdown (`.md`).
+        /// Also write the comparison as a self-contained HTML page (`.html`), JSON (`.json`) or
+        /// Markdown (`.md`).
         #[arg(long)]
         report: Option<PathBuf>,
         /// Also write every entrant, leaver and rank move with its cause (CSV).
@@ -414,8 +415,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
             };
             let rb = balgul::rules::load(&baseline, as_of).map_err(rule_failure)?;
             let ra = balgul::rules::load(&candidate, as_of).map_err(rule_failure)?;
-            let sb = balgul::screen::run(&ex, &rb)?;
-            let sa = balgul::screen::run(&ex, &ra)?;
+            let (sb, sa) = balgul::screen::run_pair(&ex, &rb, &ra)?;
             let d = balgul::diff::compare(&rb, &sb, &ra, &sa, threshold)?;
             let text = balgul::diff::render(&d);
             print!("{text}");
@@ -427,11 +427,12 @@ fn run(cli: Cli) -> Result<(), Failure> {
                 let body = match path.extension().and_then(|e| e.to_str()) {
                     Some("json") => serde_json::to_string_pretty(&d)? + "\n",
                     Some("md") => format!("# balgul diff\n\n```text\n{text}```\n"),
+                    Some("html") | Some("htm") => balgul::diff::html::render(&d),
                     _ => {
                         return Err(Failure {
                             code: 2,
                             error: anyhow::anyhow!(
-                                "--report {}: write it as .json or .md (an HTML report is not built yet)",
+                                "--report {}: name the report .html, .json or .md",
                                 path.display()
                             ),
                         });

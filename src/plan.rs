@@ -160,7 +160,7 @@ fn cond(e: &ir::Expr) -> Expr {
 }
 
 /// The rows of `table` a feature may see: dated up to R (diagnoses with their claim's date).
-fn table_rows(ex: &Extract, table: &str, rs: &RuleSet) -> LazyFrame {
+fn table_rows(ex: &Extract, table: &str, as_of: chrono::NaiveDate) -> LazyFrame {
     let spec = contract::table(table).expect("features read contract tables");
     let mut lf = ex.lazy(table);
     if table == "diagnoses" {
@@ -175,7 +175,7 @@ fn table_rows(ex: &Extract, table: &str, rs: &RuleSet) -> LazyFrame {
         );
     }
     if let Some(d) = spec.event_date {
-        lf = lf.filter(col(d).lt_eq(lit(rs.as_of)));
+        lf = lf.filter(col(d).lt_eq(lit(as_of)));
     }
     lf
 }
@@ -364,18 +364,28 @@ fn cohort_reason(c: &Condition) -> Expr {
 
 /// The person frame of a rule set over an extract: one row per person.
 pub fn person_frame(ex: &Extract, rs: &RuleSet) -> LazyFrame {
-    let year = rs.as_of.year() as i64;
+    let feats: Vec<&Feature> = rs.features.iter().collect();
+    finish(feature_frame(ex, &feats, rs.as_of), rs)
+}
+
+/// The persons table with `age` at R and the columns of every feature: one scan and one
+/// group-by per event table, for all the features that read it.
+pub fn feature_frame(ex: &Extract, features: &[&Feature], as_of: chrono::NaiveDate) -> LazyFrame {
+    let year = as_of.year() as i64;
     let mut lf = ex
         .lazy("persons")
         .with_column((lit(year) - col("birth_year").cast(DataType::Int64)).alias("age"));
 
-    // One scan and one group-by per event table, for all its features.
-    let mut tables: Vec<&str> = rs.features.iter().map(|f| f.table.as_str()).collect();
+    let mut tables: Vec<&str> = features.iter().map(|f| f.table.as_str()).collect();
     tables.sort_unstable();
     tables.dedup();
     for table in tables {
-        let feats: Vec<&Feature> = rs.features.iter().filter(|f| f.table == table).collect();
-        let mut rows = table_rows(ex, table, rs);
+        let feats: Vec<&Feature> = features
+            .iter()
+            .copied()
+            .filter(|f| f.table == table)
+            .collect();
+        let mut rows = table_rows(ex, table, as_of);
         let rel: Option<Vec<Expr>> = feats.iter().map(|f| relevant(f)).collect();
         if let Some(r) = rel.and_then(|v| v.into_iter().reduce(|a, b| a.or(b))) {
             rows = rows.filter(r);
@@ -393,6 +403,71 @@ pub fn person_frame(ex: &Extract, rs: &RuleSet) -> LazyFrame {
             lf = lf.with_columns(fill);
         }
     }
+    lf
+}
+
+/// The output columns of a feature in the person frame (a code-set feature has one flag per
+/// set besides its count).
+pub fn feature_columns(f: &Feature) -> Vec<String> {
+    let mut v = vec![f.name.clone()];
+    if let Agg::CodeSets { sets, .. } = &f.agg {
+        v.extend(sets.iter().map(|s| codeset_column(&f.name, &s.id)));
+    }
+    v
+}
+
+/// Two rule sets' person frames from one scan of the extract: a feature both define alike is
+/// computed once; one the candidate defines differently under the same name is computed
+/// under a private name and renamed back in the candidate's frame. Both rule sets must be
+/// compiled at the same R.
+pub fn person_frames_pair(
+    ex: &Extract,
+    a: &RuleSet,
+    b: &RuleSet,
+) -> PolarsResult<(LazyFrame, LazyFrame)> {
+    assert_eq!(a.as_of, b.as_of, "a pair of rule sets is compiled at one R");
+    let alike = |x: &Feature, y: &Feature| {
+        let mut y = y.clone();
+        y.label = x.label.clone();
+        *x == y
+    };
+    let mut all: Vec<Feature> = a.features.clone();
+    let mut renames: Vec<(String, String)> = Vec::new();
+    let mut b_hidden: Vec<String> = Vec::new();
+    for f in &b.features {
+        match a.features.iter().find(|x| x.name == f.name) {
+            Some(x) if alike(x, f) => {}
+            Some(x) => {
+                let mut g = f.clone();
+                g.name = format!("__candidate:{}", f.name);
+                b_hidden.extend(feature_columns(x));
+                for (from, to) in feature_columns(&g).into_iter().zip(feature_columns(f)) {
+                    renames.push((from, to));
+                }
+                all.push(g);
+            }
+            None => all.push(f.clone()),
+        }
+    }
+    let refs: Vec<&Feature> = all.iter().collect();
+    let df = feature_frame(ex, &refs, a.as_of)
+        .collect_with_engine(Engine::Streaming)?
+        .unwrap_single();
+    let lf_a = finish(df.clone().lazy(), a);
+    let mut lf_b = df.lazy();
+    if !renames.is_empty() {
+        lf_b = lf_b.drop(by_name(b_hidden, true, false)).rename(
+            renames.iter().map(|(f, _)| f.as_str()),
+            renames.iter().map(|(_, t)| t.as_str()),
+            true,
+        );
+    }
+    Ok((lf_a, finish(lf_b, b)))
+}
+
+/// Derived values, conditions, flags and the score over a frame holding the rule set's
+/// features.
+pub fn finish(mut lf: LazyFrame, rs: &RuleSet) -> LazyFrame {
     for (name, e) in &rs.derived {
         lf = lf.with_column(expr(e).alias(name.as_str()));
     }

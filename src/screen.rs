@@ -77,13 +77,40 @@ fn sum_u64(df: &DataFrame, name: &str) -> u64 {
 
 /// Screens `ex` with `rs`.
 pub fn run(ex: &Extract, rs: &RuleSet) -> Result<Screening, ScreenError> {
-    let mut timings = Vec::new();
     let t = Instant::now();
     let persons = plan::person_frame(ex, rs)
         .collect_with_engine(Engine::Streaming)
         .map_err(pe)?
         .unwrap_single();
-    timings.push(("features", t.elapsed().as_secs_f64()));
+    from_persons(persons, rs, vec![("features", t.elapsed().as_secs_f64())])
+}
+
+/// Screens `ex` with two rule sets compiled at the same R, scanning the extract once: the
+/// features the two share are computed once (what `balgul diff` runs).
+pub fn run_pair(
+    ex: &Extract,
+    a: &RuleSet,
+    b: &RuleSet,
+) -> Result<(Screening, Screening), ScreenError> {
+    let t = Instant::now();
+    let (la, lb) = plan::person_frames_pair(ex, a, b).map_err(pe)?;
+    let features = t.elapsed().as_secs_f64();
+    let t = Instant::now();
+    let pa = la.collect().map_err(pe)?;
+    let pb = lb.collect().map_err(pe)?;
+    let finish = t.elapsed().as_secs_f64();
+    Ok((
+        from_persons(pa, a, vec![("features", features), ("finish", finish)])?,
+        from_persons(pb, b, vec![("features (shared)", 0.0)])?,
+    ))
+}
+
+/// The funnel, counts and ranked list from a collected person frame.
+fn from_persons(
+    persons: DataFrame,
+    rs: &RuleSet,
+    mut timings: Vec<(&'static str, f64)>,
+) -> Result<Screening, ScreenError> {
     let mut keep = vec![
         col("person_id"),
         col("sgg_code"),

@@ -12,8 +12,7 @@ fn diff(b: &Build, baseline: &std::path::Path, candidate: &std::path::Path) -> b
     let ex = Extract::open(dir.path()).unwrap();
     let rb = balgul::rules::load(baseline, r()).unwrap();
     let ra = balgul::rules::load(candidate, r()).unwrap();
-    let sb = balgul::screen::run(&ex, &rb).unwrap();
-    let sa = balgul::screen::run(&ex, &ra).unwrap();
+    let (sb, sa) = balgul::screen::run_pair(&ex, &rb, &ra).unwrap();
     balgul::diff::compare(&rb, &sb, &ra, &sa, 0.1).unwrap()
 }
 
@@ -124,4 +123,110 @@ fn raising_the_minimum_age_names_the_criterion_that_now_fails() {
          P66,11110,left,1,,15,15,base B1 now fails\n\
          P72,11110,moved,2,1,15,15,others entered or left above (same score)\n"
     );
+}
+
+/// Against the cap, the cause of a move is the score term whose points changed, with both
+/// values — not just two totals.
+#[test]
+fn a_score_edit_against_the_cap_names_the_term_that_moved() {
+    let mut b = Build::new();
+    // Both pending (15 points); OLD is 86 (+20 for age), YOUNG is 76 (+10).
+    b.person("OLD", 86, "11110").pending("OLD");
+    b.person("YOUNG", 76, "11110").pending("YOUNG");
+    let cap = ("cap = { value = 300,", "cap = { value = 1,");
+    let (_d1, baseline) = edited_rules_many(&[cap]);
+    let (_d2, candidate) = edited_rules_many(&[
+        cap,
+        ("pts_age_85 = { value = 20,", "pts_age_85 = { value = 5,"),
+    ]);
+    let d = diff(&b, &baseline, &candidate);
+    assert_eq!((d.totals.entrants, d.totals.leavers), (1, 1));
+    let csv = balgul::diff::people_csv(&d);
+    assert_eq!(
+        csv,
+        "person_id,sgg_code,change,rank_before,rank_after,score_before,score_after,cause\n\
+         OLD,11110,left,1,,35,20,score term AGE +20 → +5 (rank against the cap)\n\
+         YOUNG,11110,entered,,1,25,25,others entered or left above (same score)\n"
+    );
+}
+
+/// `diff` scans the extract once for both rule sets; a feature the candidate defines
+/// differently under the same name (here the diagnosis window, the polypharmacy window and
+/// the discharge window) must still be computed its own way. On the 3,000-person sample,
+/// the pair gives exactly what two separate runs give.
+#[test]
+fn one_scan_for_two_rule_sets_equals_two_separate_runs() {
+    let sample = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/sample");
+    let ex = Extract::open(&sample).unwrap();
+    let baseline = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("rules/default.toml");
+    for (from, to) in [
+        (
+            "dx_window_days = { value = 365,",
+            "dx_window_days = { value = 90,",
+        ),
+        (
+            "polypharmacy_window_days = { value = 90,",
+            "polypharmacy_window_days = { value = 30,",
+        ),
+        (
+            "discharge_window_days = { value = 60,",
+            "discharge_window_days = { value = 90,",
+        ),
+    ] {
+        let (_dir, candidate) = edited_rules(from, to);
+        let rb = balgul::rules::load(&baseline, r()).unwrap();
+        let ra = balgul::rules::load(&candidate, r()).unwrap();
+        let (pb, pa) = balgul::screen::run_pair(&ex, &rb, &ra).unwrap();
+        let sb = balgul::screen::run(&ex, &rb).unwrap();
+        let sa = balgul::screen::run(&ex, &ra).unwrap();
+        assert!(pb.listed.equals_missing(&sb.listed), "baseline after {to}");
+        assert!(pa.listed.equals_missing(&sa.listed), "candidate after {to}");
+        let by_person =
+            |df: &polars::prelude::DataFrame| df.sort(["person_id"], Default::default()).unwrap();
+        assert!(
+            by_person(&pa.flags).equals_missing(&by_person(&sa.flags)),
+            "candidate flags after {to}"
+        );
+        assert_eq!(pa.attrition, sa.attrition, "funnel after {to}");
+        assert!(
+            !pa.listed.equals_missing(&pb.listed),
+            "the edit {to} changes the sample's lists, so the test can fail"
+        );
+    }
+}
+
+/// The HTML report is one self-contained page: no script, nothing fetched, the two funnels
+/// and the per-municipality bars drawn inline, and text from rule files escaped.
+#[test]
+fn the_html_report_is_self_contained_and_holds_the_numbers() {
+    let mut b = Build::new();
+    b.person("IN_BOTH", 70, "11110");
+    b.stay("IN_BOTH", "11", &d(-79), Some(&d(-59)));
+    b.person("NEW_A", 70, "45110");
+    b.stay("NEW_A", "11", &d(-95), Some(&d(-75)));
+    let (_dir, candidate) = edited_rules(
+        "discharge_window_days = { value = 60,",
+        "discharge_window_days = { value = 90,",
+    );
+    let d = diff(&b, &default_rules(), &candidate);
+    let html = balgul::diff::html::render(&d);
+    assert!(html.starts_with("<!DOCTYPE html>"));
+    assert!(html.trim_end().ends_with("</html>"));
+    for banned in ["<script", "http://", "https://", "<link", "@import", "src="] {
+        assert!(
+            !html.contains(banned),
+            "the page must not load anything: {banned}"
+        );
+    }
+    // Two SVG charts: the funnel and the municipalities.
+    assert_eq!(html.matches("<svg").count(), 2);
+    // The funnel's last step, before and after, and the entrant bar for 45110.
+    assert!(html.contains("<td>1</td><td>2</td>"), "listed 1 → 2");
+    assert!(html.contains(">+1</text>"));
+    // 45110 goes from 0 to 1 listed: over the 10 % threshold, so flagged.
+    assert!(html.contains(
+        "<tr class=\"flag\"><td class=\"t\">45110 ⚑</td><td>0</td><td>1</td><td>1</td><td>0</td>"
+    ));
+    assert!(html.contains("now in cohort RECENT_DISCHARGE"));
+    assert!(html.contains("퇴원환자"), "Korean labels are kept as UTF-8");
 }

@@ -285,9 +285,17 @@ impl Outcome {
 
 /// The default rule set with one text replaced, in a temporary copy (with its code sets).
 pub fn edited_rules(from: &str, to: &str) -> (tempfile::TempDir, std::path::PathBuf) {
+    edited_rules_many(&[(from, to)])
+}
+
+/// The default rule set with each text replaced in turn, in a temporary copy.
+pub fn edited_rules_many(edits: &[(&str, &str)]) -> (tempfile::TempDir, std::path::PathBuf) {
     let dir = tempfile::tempdir().unwrap();
-    let text = std::fs::read_to_string(default_rules()).unwrap();
-    assert!(text.contains(from), "{from}");
+    let mut text = std::fs::read_to_string(default_rules()).unwrap();
+    for (from, to) in edits {
+        assert!(text.contains(from), "{from}");
+        text = text.replacen(from, to, 1);
+    }
     std::fs::create_dir(dir.path().join("codesets")).unwrap();
     std::fs::copy(
         default_rules()
@@ -298,6 +306,6 @@ pub fn edited_rules(from: &str, to: &str) -> (tempfile::TempDir, std::path::Path
     )
     .unwrap();
     let path = dir.path().join("default.toml");
-    std::fs::write(&path, text.replacen(from, to, 1)).unwrap();
+    std::fs::write(&path, text).unwrap();
     (dir, path)
 }
