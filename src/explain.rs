@@ -1,6 +1,7 @@
 //! `balgul explain`: one person, clause by clause — every feature and derived value, each
-//! base criterion, cohort and suppression rule with pass/fail, the score term by term, and
-//! the rank in the municipality.
+//! base criterion, cohort and suppression rule with pass/fail and the values it read, the
+//! score term by term, and the rank in the municipality. Under each feature, the rows behind
+//! it: the claims, assessments or service months it counted.
 
 use std::fmt::Write;
 
@@ -25,6 +26,36 @@ fn pass(df: &DataFrame, col_name: &str) -> bool {
         .ok()
         .and_then(|c| c.bool().ok().and_then(|b| b.get(0)))
         .unwrap_or(false)
+}
+
+/// How many rows behind a feature are printed, the most recent (the rest are counted).
+const ROWS_SHOWN: usize = 5;
+
+/// One row of a small frame as `name=value` pairs.
+fn row_text(df: &DataFrame, i: usize) -> String {
+    df.columns()
+        .iter()
+        .map(|c| {
+            let v = match c.get(i) {
+                Ok(AnyValue::Null) | Err(_) => "—".to_string(),
+                Ok(AnyValue::String(s)) => s.to_string(),
+                Ok(AnyValue::StringOwned(s)) => s.to_string(),
+                Ok(v) => v.to_string(),
+            };
+            format!("{}={v}", c.name())
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// The values a condition reads, as `name=value` (features, derived values, person columns).
+fn inputs(row: &DataFrame, e: &crate::ir::Expr) -> String {
+    e.columns()
+        .iter()
+        .filter(|c| row.column(c).is_ok())
+        .map(|c| format!("{c}={}", value(row, c)))
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// The explanation of `person_id` under `rs`, or None when the extract has no such person.
@@ -64,6 +95,15 @@ pub fn explain(ex: &Extract, rs: &RuleSet, person_id: &str) -> PolarsResult<Opti
             f.table,
             f.label
         );
+        let rows = plan::feature_rows(ex, f, rs.as_of, person_id).collect()?;
+        // The most recent rows (a "latest" feature's value comes from the last one).
+        let first = rows.height().saturating_sub(ROWS_SHOWN);
+        if first > 0 {
+            let _ = writeln!(o, "  {:<22}   ← … {first} earlier rows", "");
+        }
+        for i in first..rows.height() {
+            let _ = writeln!(o, "  {:<22}   ← {}", "", row_text(&rows, i));
+        }
         if let crate::ir::Agg::CodeSets { sets, .. } = &f.agg {
             let held: Vec<&str> = sets
                 .iter()
@@ -93,10 +133,11 @@ pub fn explain(ex: &Extract, rs: &RuleSet, person_id: &str) -> PolarsResult<Opti
     for c in &rs.base {
         let _ = writeln!(
             o,
-            "  {:<22} {}  {}",
+            "  {:<22} {}  {}  [{}]",
             c.id,
             mark(pass(&row, &plan::base_col(&c.id))),
-            c.label
+            c.label,
+            inputs(&row, &c.when)
         );
     }
     let _ = writeln!(o, "cohorts (at least one):");
@@ -104,10 +145,11 @@ pub fn explain(ex: &Extract, rs: &RuleSet, person_id: &str) -> PolarsResult<Opti
         let inside = pass(&row, &plan::cohort_col(&c.id));
         let _ = writeln!(
             o,
-            "  {:<22} {}  {}",
+            "  {:<22} {}  {}  [{}]",
             c.id,
             if inside { "in " } else { "out" },
-            c.label
+            c.label,
+            inputs(&row, &c.when)
         );
     }
     let _ = writeln!(o, "suppression (any suppresses):");
@@ -115,10 +157,11 @@ pub fn explain(ex: &Extract, rs: &RuleSet, person_id: &str) -> PolarsResult<Opti
         let hit = pass(&row, &plan::suppress_col(&c.id));
         let _ = writeln!(
             o,
-            "  {:<22} {}  {}",
+            "  {:<22} {}  {}  [{}]",
             c.id,
             if hit { "SUPPRESSED" } else { "no" },
-            c.label
+            c.label,
+            inputs(&row, &c.when)
         );
     }
     let _ = writeln!(o, "score:");

@@ -87,6 +87,44 @@ pub enum Expr {
     Text(Box<Expr>),
 }
 
+impl Expr {
+    /// The names of the columns the expression reads, in first-use order, without repeats.
+    pub fn columns(&self) -> Vec<String> {
+        fn walk(e: &Expr, out: &mut Vec<String>) {
+            match e {
+                Expr::Lit(..) => {}
+                Expr::Col(c) => {
+                    if !out.contains(c) {
+                        out.push(c.clone());
+                    }
+                }
+                Expr::Not(x)
+                | Expr::IsNull(x, _)
+                | Expr::In(x, _, _)
+                | Expr::Year(x)
+                | Expr::StartsWithAny(x, _)
+                | Expr::Text(x) => walk(x, out),
+                Expr::And(a, b)
+                | Expr::Or(a, b)
+                | Expr::Cmp(_, a, b)
+                | Expr::Arith(_, a, b)
+                | Expr::DaysBetween(a, b) => {
+                    walk(a, out);
+                    walk(b, out);
+                }
+                Expr::If(c, a, b) => {
+                    walk(c, out);
+                    walk(a, out);
+                    walk(b, out);
+                }
+            }
+        }
+        let mut out = Vec::new();
+        walk(self, &mut out);
+        out
+    }
+}
+
 /// How a feature aggregates its table's rows per person.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Agg {

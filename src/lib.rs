@@ -14,6 +14,7 @@
 //! - [`manifest`]: the run's record.
 //! - [`report`]: console summaries (funnel, cohorts, municipalities).
 //! - [`explain`]: one person, clause by clause.
+//! - [`ruletest`]: `balgul test` — rule tests with tiny inline extracts and expected outcomes.
 //! - [`diff`]: two rule sets compared on one extract — entrants, leavers and their causes.
 //! - [`synth`]: deterministic synthetic extracts at any scale.
 //! - [`diag`]: located diagnostics for rule and mapping files.
@@ -29,6 +30,7 @@ pub mod manifest;
 pub mod plan;
 pub mod report;
 pub mod rules;
+pub mod ruletest;
 pub mod screen;
 pub mod synth;
 pub mod validate;

@@ -132,6 +132,13 @@ enum Command {
         #[arg(long)]
         mapping: Option<PathBuf>,
     },
+    /// Run rule tests: tiny inline extracts with the outcome expected per person
+    /// (rules/tests/ by default). Exit 1 when a test fails.
+    Test {
+        /// Test files, or directories searched for `*.toml`.
+        #[arg(default_value = "rules/tests")]
+        paths: Vec<PathBuf>,
+    },
     /// Open an extract, check every table's columns against the contract and count its rows.
     Inspect {
         /// The extract directory.
@@ -488,6 +495,32 @@ fn run(cli: Cli) -> Result<(), Failure> {
                     println!("rank: {rank} of {n} listed in {sgg} (cap {})", rs.cap);
                 }
                 None => println!("rank: not listed"),
+            }
+        }
+        Command::Test { paths } => {
+            let files = balgul::ruletest::collect(&paths).map_err(|e| Failure {
+                code: 2,
+                error: e.into(),
+            })?;
+            if files.is_empty() {
+                return Err(Failure {
+                    code: 2,
+                    error: anyhow::anyhow!("no test files (*.toml) under the paths given"),
+                });
+            }
+            let mut results = Vec::new();
+            for f in &files {
+                results.push(balgul::ruletest::run_file(f).map_err(|e| Failure {
+                    code: 2,
+                    error: e.into(),
+                })?);
+            }
+            print!("{}", balgul::ruletest::render(&results));
+            if !balgul::ruletest::all_passed(&results) {
+                return Err(Failure {
+                    code: 1,
+                    error: anyhow::anyhow!("rule tests failed"),
+                });
             }
         }
         Command::Inspect { data, mapping } => {

@@ -406,6 +406,53 @@ pub fn feature_frame(ex: &Extract, features: &[&Feature], as_of: chrono::NaiveDa
     lf
 }
 
+/// The rows behind one person's value of a feature: the rows of its table dated up to R that
+/// the feature counts (its filter holds and, for code sets, a code matches), with the
+/// table's key, the event date and the columns the feature reads, oldest first.
+pub fn feature_rows(
+    ex: &Extract,
+    f: &Feature,
+    as_of: chrono::NaiveDate,
+    person: &str,
+) -> LazyFrame {
+    let spec = contract::table(&f.table).expect("features read contract tables");
+    let mut rows = table_rows(ex, &f.table, as_of).filter(col("person_id").eq(lit(person)));
+    if let Some(r) = relevant(f) {
+        rows = rows.filter(r);
+    }
+    let mut cols: Vec<String> = spec.key.iter().map(|k| k.to_string()).collect();
+    let date = if f.table == "diagnoses" {
+        Some("start_date")
+    } else {
+        spec.event_date
+    };
+    if let Some(d) = date
+        && !cols.iter().any(|c| c == d)
+    {
+        cols.insert(0, d.to_string());
+    }
+    for c in &f.columns {
+        if !cols.contains(c) {
+            cols.push(c.clone());
+        }
+    }
+    cols.retain(|c| c != "person_id");
+    let mut lf = rows.select(cols.iter().map(|c| col(c.as_str())).collect::<Vec<_>>());
+    if let Some(d) = date {
+        let mut keys = vec![d.to_string()];
+        keys.extend(
+            cols.iter()
+                .filter(|k| spec.key.contains(&k.as_str()) && k.as_str() != d)
+                .cloned(),
+        );
+        lf = lf.sort(
+            keys,
+            SortMultipleOptions::default().with_maintain_order(true),
+        );
+    }
+    lf
+}
+
 /// The output columns of a feature in the person frame (a code-set feature has one flag per
 /// set besides its count).
 pub fn feature_columns(f: &Feature) -> Vec<String> {

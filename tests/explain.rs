@@ -27,14 +27,34 @@ fn a_care_home_resident_fails_b4_and_is_not_eligible() {
     b.person("FAC", 80, "11110").pending("FAC");
     b.service("FAC", &month(0), "FACILITY");
     let t = explain(&b, "FAC");
-    assert_eq!(line(&t, "B1 "), "  B1                     pass  65세 이상");
+    assert_eq!(
+        line(&t, "B1 "),
+        "  B1                     pass  65세 이상  [age=80]"
+    );
     assert_eq!(
         line(&t, "B4 "),
-        "  B4                     FAIL  시설 입소자 제외"
+        "  B4                     FAIL  시설 입소자 제외  [facility_months=true]"
     );
     assert_eq!(
         line(&t, "LTC_PENDING "),
-        "  LTC_PENDING            in   장기요양 신청 진행"
+        format!(
+            "  LTC_PENDING            in   장기요양 신청 진행  [pending_since={}]",
+            d(-10)
+        )
+    );
+    // The row behind the failed criterion: this month's FACILITY service.
+    let facility = t.split("facility_months ").nth(1).unwrap();
+    assert!(
+        facility
+            .lines()
+            .nth(1)
+            .unwrap()
+            .trim_start()
+            .starts_with(&format!(
+                "← service_month={} service_type=FACILITY",
+                month(0)
+            )),
+        "{t}"
     );
     assert_eq!(
         line(&t, "facility_months "),
@@ -51,7 +71,7 @@ fn an_enrolled_person_is_eligible_but_suppressed() {
     let t = explain(&b, "ENR");
     assert_eq!(
         line(&t, "ENROLLED "),
-        "  ENROLLED               SUPPRESSED  통합돌봄 이용 중"
+        "  ENROLLED               SUPPRESSED  통합돌봄 이용 중  [enrolled=true]"
     );
     assert_eq!(line(&t, "total "), "  total                    15");
     assert!(t.ends_with("verdict: eligible but suppressed\n"), "{t}");
