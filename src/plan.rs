@@ -42,7 +42,7 @@ fn value(v: &Value) -> Expr {
         Value::Int(i) => lit(*i),
         Value::Float(f) => lit(*f),
         Value::Str(s) => lit(s.as_str()),
-        Value::Date(d) => lit(*d),
+        Value::Date(d) => date_lit(*d),
         Value::StrList(l) => lit(Series::new("list".into(), l.clone())).implode(false),
         Value::Null => lit(NULL),
     }
@@ -137,7 +137,17 @@ pub fn expr(e: &ir::Expr) -> Expr {
     }
 }
 
+/// A date literal of type `Date` (days since 1970-01-01). `lit(NaiveDate)` is a `Datetime`
+/// in polars 0.55, which makes every comparison cast the column to nanoseconds row by row
+/// and keeps the scan from pruning row groups by their date statistics.
+fn date_lit(d: chrono::NaiveDate) -> Expr {
+    let epoch = chrono::NaiveDate::from_ymd_opt(1970, 1, 1).expect("a valid date");
+    lit((d - epoch).num_days() as i32).cast(DataType::Date)
+}
+
 fn starts_with_any(x: Expr, prefixes: &[String]) -> Expr {
+    // One `starts_with` per prefix: polars 0.55 pushes this into the scan, but not a
+    // `str.head(n).is_in(list)` (tried: 36 s and 10.6 GB instead of 13 s and 3.6 GB).
     prefixes
         .iter()
         .map(|p| x.clone().str().starts_with(lit(p.as_str())))
@@ -164,18 +174,22 @@ fn table_rows(ex: &Extract, table: &str, as_of: chrono::NaiveDate) -> LazyFrame 
     let spec = contract::table(table).expect("features read contract tables");
     let mut lf = ex.lazy(table);
     if table == "diagnoses" {
-        let claims = ex
-            .lazy("claims")
-            .select([col("claim_id"), col("start_date")]);
-        lf = lf.join(
+        // A diagnosis takes its claim's date (and its claim's person). The hash table is
+        // built on the diagnoses, after the features' code filters have been pushed into
+        // their scan (a fraction of all rows), and the claims stream past it; built on the
+        // claims side, the 79 M claim ids of a 1 M-person extract held 8.5 GB.
+        let claims =
+            ex.lazy("claims")
+                .select([col("claim_id"), col("person_id"), col("start_date")]);
+        lf = lf.drop(cols(["person_id"])).join(
             claims,
             [col("claim_id")],
             [col("claim_id")],
-            JoinArgs::new(JoinType::Inner),
+            JoinArgs::new(JoinType::Inner).with_build_side(Some(JoinBuildSide::ForceLeft)),
         );
     }
     if let Some(d) = spec.event_date {
-        lf = lf.filter(col(d).lt_eq(lit(as_of)));
+        lf = lf.filter(col(d).lt_eq(date_lit(as_of)));
     }
     lf
 }
