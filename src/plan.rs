@@ -399,19 +399,49 @@ pub fn feature_frame(ex: &Extract, features: &[&Feature], as_of: chrono::NaiveDa
             .copied()
             .filter(|f| f.table == table)
             .collect();
-        let mut rows = table_rows(ex, table, as_of);
-        let rel: Option<Vec<Expr>> = feats.iter().map(|f| relevant(f)).collect();
-        if let Some(r) = rel.and_then(|v| v.into_iter().reduce(|a, b| a.or(b))) {
-            rows = rows.filter(r);
+        // A distinct count gets its own pipeline: the distinct (person, value) pairs first,
+        // then a count per person. `n_unique` inside the shared group-by keeps every
+        // person's set of values in the hash table (1.8 GB for the ingredients of 1 M
+        // persons).
+        let (distinct, shared): (Vec<&Feature>, Vec<&Feature>) = feats
+            .iter()
+            .partition(|f| matches!(f.agg, Agg::CountDistinct(_)));
+        for f in distinct {
+            let Agg::CountDistinct(value) = &f.agg else {
+                unreachable!()
+            };
+            let mut rows = table_rows(ex, table, as_of);
+            if let Some(keep) = f.filter.as_ref().map(cond) {
+                rows = rows.filter(keep);
+            }
+            let per_person = rows
+                .select([col("person_id"), expr(value).alias("__value")])
+                .drop_nulls(None)
+                .unique(None, UniqueKeepStrategy::Any)
+                .group_by([col("person_id")])
+                .agg([len().cast(DataType::Int64).alias(f.name.as_str())]);
+            lf = lf.join(
+                per_person,
+                [col("person_id")],
+                [col("person_id")],
+                JoinArgs::new(JoinType::Left),
+            );
         }
-        let aggs: Vec<Expr> = feats.iter().flat_map(|f| aggregations(f)).collect();
-        let per_person = rows.group_by([col("person_id")]).agg(aggs);
-        lf = lf.join(
-            per_person,
-            [col("person_id")],
-            [col("person_id")],
-            JoinArgs::new(JoinType::Left),
-        );
+        if !shared.is_empty() {
+            let mut rows = table_rows(ex, table, as_of);
+            let rel: Option<Vec<Expr>> = shared.iter().map(|f| relevant(f)).collect();
+            if let Some(r) = rel.and_then(|v| v.into_iter().reduce(|a, b| a.or(b))) {
+                rows = rows.filter(r);
+            }
+            let aggs: Vec<Expr> = shared.iter().flat_map(|f| aggregations(f)).collect();
+            let per_person = rows.group_by([col("person_id")]).agg(aggs);
+            lf = lf.join(
+                per_person,
+                [col("person_id")],
+                [col("person_id")],
+                JoinArgs::new(JoinType::Left),
+            );
+        }
         let fill: Vec<Expr> = feats.iter().flat_map(|f| fills(f)).collect();
         if !fill.is_empty() {
             lf = lf.with_columns(fill);
