@@ -124,6 +124,20 @@ pub fn write(
     encoding: Encoding,
     manifest: &serde_json::Value,
 ) -> Result<(), ExportError> {
+    write_with(out, force, rs, s, encoding, manifest, &[])
+}
+
+/// [`write`], and the rows set aside by validation as `quarantine/<table>.csv` (UTF-8, the
+/// contract's columns and `reason`), inside the same atomic output directory.
+pub fn write_with(
+    out: &Path,
+    force: bool,
+    rs: &RuleSet,
+    s: &Screening,
+    encoding: Encoding,
+    manifest: &serde_json::Value,
+    quarantine: &[(&str, &DataFrame)],
+) -> Result<(), ExportError> {
     if out.exists() && !force {
         return Err(ExportError::Exists {
             path: out.to_path_buf(),
@@ -142,7 +156,8 @@ pub fn write(
     if tmp.exists() {
         std::fs::remove_dir_all(&tmp).map_err(|e| io(&tmp, e))?;
     }
-    let result = write_into(&tmp, rs, s, encoding, manifest);
+    let result = write_into(&tmp, rs, s, encoding, manifest)
+        .and_then(|()| write_quarantine(&tmp, quarantine));
     if let Err(e) = result {
         let _ = std::fs::remove_dir_all(&tmp);
         return Err(e);
@@ -154,6 +169,26 @@ pub fn write(
         std::fs::remove_dir_all(&old).map_err(|e| io(&old, e))?;
     } else {
         std::fs::rename(&tmp, out).map_err(|e| io(out, e))?;
+    }
+    Ok(())
+}
+
+fn write_quarantine(dir: &Path, quarantine: &[(&str, &DataFrame)]) -> Result<(), ExportError> {
+    if quarantine.is_empty() {
+        return Ok(());
+    }
+    let qdir = dir.join("quarantine");
+    std::fs::create_dir_all(&qdir).map_err(|e| io(&qdir, e))?;
+    for (table, df) in quarantine {
+        let names: Vec<String> = df
+            .get_column_names()
+            .iter()
+            .map(|n| n.to_string())
+            .collect();
+        let header: Vec<&str> = names.iter().map(String::as_str).collect();
+        let path = qdir.join(format!("{table}.csv"));
+        let body = rows(df, &header).map_err(|e| io(&path, e))?;
+        write_file(&path, &csv_bytes(&header, &body))?;
     }
     Ok(())
 }

@@ -85,6 +85,14 @@ enum Command {
         /// Replace an existing output directory (only once the new one is complete).
         #[arg(long)]
         force: bool,
+        /// Stop at the first row that breaks the data contract (exit 3) instead of setting
+        /// it aside in quarantine/<table>.csv.
+        #[arg(long)]
+        strict: bool,
+        /// Fail (exit 3) when more than this share of a table's rows is set aside: a
+        /// percentage (`0.1%`) or a fraction (`0.001`).
+        #[arg(long, default_value = "1%", value_parser = parse_share)]
+        max_bad_rows: f64,
     },
     /// Compare a candidate rule set with a baseline on one extract; write no list.
     Diff {
@@ -163,6 +171,76 @@ impl<E: Into<anyhow::Error>> From<E> for Failure {
             error: e.into(),
         }
     }
+}
+
+/// `0.1%` or `0.001` → 0.001.
+fn parse_share(s: &str) -> Result<f64, String> {
+    let (num, scale) = match s.trim().strip_suffix('%') {
+        Some(p) => (p.trim(), 100.0),
+        None => (s.trim(), 1.0),
+    };
+    match num.parse::<f64>() {
+        Ok(v) if v.is_finite() && v >= 0.0 && v / scale <= 1.0 => Ok(v / scale),
+        _ => Err(format!(
+            "`{s}` is not a share of rows: write a percentage such as `0.1%` or a fraction such as `0.001`"
+        )),
+    }
+}
+
+/// Reports the rows set aside (stderr) and stops the run (exit 3) under `--strict` or past
+/// `--max-bad-rows`.
+fn check_set_aside(
+    set_aside: &[balgul::validate::SetAside],
+    strict: bool,
+    max_share: f64,
+) -> Result<(), Failure> {
+    let fail = |msg: String| Failure {
+        code: 3,
+        error: anyhow::anyhow!(msg),
+    };
+    if strict && let Some(q) = set_aside.first() {
+        let r = &q.rules[0];
+        let examples = q
+            .examples
+            .iter()
+            .find(|(rule, _)| *rule == r.rule)
+            .map(|(_, e)| e.join("\n    "))
+            .unwrap_or_default();
+        return Err(fail(format!(
+            "{table}: {n} rows break the rule `{rule}`: {desc} (--strict stops at the first broken rule)\n    {examples}\n  fix the extract, or drop --strict to set such rows aside in quarantine/{table}.csv",
+            table = q.table,
+            n = r.rows,
+            rule = r.rule,
+            desc = r.description,
+        )));
+    }
+    for q in set_aside {
+        eprintln!(
+            "set aside {} of {} {} rows (quarantine/{}.csv):",
+            q.rows_set_aside, q.rows_total, q.table, q.table
+        );
+        for r in &q.rules {
+            eprintln!("  {:>10} rows  {}  {}", r.rows, r.rule, r.description);
+        }
+    }
+    if let Some(q) = set_aside.iter().find(|q| q.share() > max_share) {
+        let examples: Vec<String> = q
+            .examples
+            .iter()
+            .flat_map(|(_, e)| e.iter().cloned())
+            .take(3)
+            .collect();
+        return Err(fail(format!(
+            "{table}: {n} of {total} rows ({share:.3}%) break the data contract, more than --max-bad-rows {max:.3}%\n    {examples}\n  fix the extract (is a column mis-mapped?), or raise --max-bad-rows if these rows may be set aside",
+            table = q.table,
+            n = q.rows_set_aside,
+            total = q.rows_total,
+            share = q.share() * 100.0,
+            max = max_share * 100.0,
+            examples = examples.join("\n    "),
+        )));
+    }
+    Ok(())
 }
 
 fn extract_failure(e: ExtractError) -> Failure {
@@ -335,6 +413,8 @@ fn run(cli: Cli) -> Result<(), Failure> {
             mapping,
             force,
             dry_run,
+            strict,
+            max_bad_rows,
         } => {
             let t0 = Instant::now();
             let mut timings: Vec<(&str, f64)> = Vec::new();
@@ -362,6 +442,15 @@ fn run(cli: Cli) -> Result<(), Failure> {
             progress.stage("checking the rules");
             let rs = balgul::rules::load(&rules, as_of).map_err(rule_failure)?;
             timings.push(("rules", t.elapsed().as_secs_f64()));
+            let t = Instant::now();
+            progress.stage("checking every row against the data contract");
+            let mut ex = ex;
+            let set_aside = balgul::validate::row_level(&ex, as_of).map_err(extract_failure)?;
+            timings.push(("validate_rows", t.elapsed().as_secs_f64()));
+            check_set_aside(&set_aside, strict, max_bad_rows)?;
+            for q in &set_aside {
+                ex.set_aside(q.table, q.bad.clone());
+            }
             progress.stage("screening (features, conditions, scores, ranking)");
             let s = balgul::screen::run(&ex, &rs)?;
             timings.extend(s.timings.iter().copied());
@@ -377,9 +466,12 @@ fn run(cli: Cli) -> Result<(), Failure> {
             let t = Instant::now();
             let mut all = timings.clone();
             all.push(("total_before_export", t0.elapsed().as_secs_f64()));
-            let manifest = balgul::manifest::build(&rs, &rules, inputs, &s, &all);
+            let mut manifest = balgul::manifest::build(&rs, &rules, inputs, &s, &all);
+            manifest["rows_set_aside"] = balgul::manifest::set_aside(&set_aside);
             progress.stage("writing the lists");
-            export::write(&out, force, &rs, &s, encoding, &manifest)?;
+            let quarantine: Vec<(&str, &polars::prelude::DataFrame)> =
+                set_aside.iter().map(|q| (q.table, &q.rows)).collect();
+            export::write_with(&out, force, &rs, &s, encoding, &manifest, &quarantine)?;
             progress.done();
             let listed: u64 = s.municipalities.values().map(|m| m.persons_listed).sum();
             let with_list = s

@@ -105,3 +105,21 @@ pub fn build(
         "wall_seconds": timings.iter().map(|(k, v)| json!({ "stage": k, "seconds": (v * 1000.0).round() / 1000.0 })).collect::<Vec<_>>(),
     })
 }
+
+/// The rows set aside by validation, for the manifest: per table, rows in the table, rows set
+/// aside, and rows breaking each rule.
+pub fn set_aside(v: &[crate::validate::SetAside]) -> J {
+    J::Array(
+        v.iter()
+            .map(|s| {
+                json!({
+                    "table": s.table,
+                    "rows": s.rows_total,
+                    "rows_set_aside": s.rows_set_aside,
+                    "file": format!("quarantine/{}.csv", s.table),
+                    "rules_rows": s.rules.iter().map(|r| json!({ "rule": r.rule, "description": r.description, "rows": r.rows })).collect::<Vec<_>>(),
+                })
+            })
+            .collect(),
+    )
+}

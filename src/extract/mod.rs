@@ -123,6 +123,14 @@ impl Extract {
             .unwrap_or_else(|| panic!("`{name}` is not a table of the data contract"))
     }
 
+    /// Leaves out of `table` every row for which `bad` is true: the rows set aside by
+    /// validation are not seen by any later scan.
+    pub fn set_aside(&mut self, table: &str, bad: Expr) {
+        if let Some(t) = self.tables.iter_mut().find(|t| t.spec.name == table) {
+            t.lf = t.lf.clone().filter(bad.not());
+        }
+    }
+
     /// A table's lazy frame by contract name.
     pub fn lazy(&self, name: &str) -> LazyFrame {
         self.table(name).lazy()

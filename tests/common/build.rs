@@ -77,6 +77,12 @@ impl Build {
         self
     }
 
+    /// A claims row written as it stands in the CSV.
+    pub fn claims_raw(&mut self, row: &str) -> &mut Self {
+        self.claims.push(row.to_string());
+        self
+    }
+
     /// A claim; returns its id.
     pub fn claim(
         &mut self,

@@ -1,0 +1,177 @@
+//! Rows that break the data contract: set aside into `quarantine/<table>.csv` with a reason
+//! and counted in the manifest (the default), or a stop with exit 3 (`--strict`, or past
+//! `--max-bad-rows`). The clean rows still give the right lists.
+
+mod common;
+
+use std::path::Path;
+use std::process::Output;
+
+use common::build::*;
+
+fn balgul(args: &[&str]) -> Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_balgul"))
+        .args(args)
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap()
+}
+
+/// Four people in 11110, all mid-way through an LTC application; two of the four persons
+/// rows and two of the eight claims rows break the contract.
+fn dirty_extract(dir: &Path) {
+    let mut b = Build::new();
+    b.person("A", 70, "11110").pending("A");
+    b.person("B", 80, "11110").pending("B");
+    b.person("EVIL", 70, "../../x").pending("EVIL");
+    b.persons_raw("SEXX,1950,X,11110,NHI,5,false,")
+        .pending("SEXX");
+    for pid in ["A", "B"] {
+        for k in 1..=3 {
+            b.claim(pid, "01", "OUT", &d(-10 * k), None);
+        }
+    }
+    b.claims_raw("CBAD,A,H1,11,IN,2026-10-10,2026-10-01,1000");
+    b.claims_raw("CNEG,B,H1,01,OUT,2026-10-01,2026-10-01,-5");
+    b.write(dir);
+}
+
+fn run_args<'a>(data: &'a str, out: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
+    let rules = Box::leak(default_rules().display().to_string().into_boxed_str());
+    let mut v = vec!["run", "--data", data, "--rules", rules, "--out", out];
+    v.extend_from_slice(extra);
+    v
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+#[test]
+fn broken_rows_are_set_aside_with_their_reason_and_counted_in_the_manifest() {
+    let data = tempfile::tempdir().unwrap();
+    dirty_extract(data.path());
+    let root = tempfile::tempdir().unwrap();
+    let out = root.path().join("out");
+    let (d, o) = (
+        data.path().to_str().unwrap(),
+        out.to_str().unwrap().to_string(),
+    );
+    let res = balgul(&run_args(d, &o, &["--max-bad-rows", "60%"]));
+    assert_eq!(res.status.code(), Some(0), "{}", text(&res));
+
+    let persons = std::fs::read_to_string(out.join("quarantine/persons.csv")).unwrap();
+    let lines: Vec<&str> = persons.lines().collect();
+    assert_eq!(
+        lines[0],
+        "person_id,birth_year,sex,sgg_code,insurance_type,income_decile,disability,death_date,reason"
+    );
+    assert_eq!(lines.len(), 3, "{persons}");
+    assert!(lines[1].starts_with("EVIL,") && lines[1].ends_with(",format:sgg_code"));
+    assert!(lines[2].starts_with("SEXX,") && lines[2].ends_with(",enum:sex"));
+
+    let claims = std::fs::read_to_string(out.join("quarantine/claims.csv")).unwrap();
+    let reasons: Vec<&str> = claims
+        .lines()
+        .skip(1)
+        .map(|l| l.rsplit(',').next().unwrap())
+        .collect();
+    assert_eq!(reasons, ["end_before_start", "negative:cost_krw"]);
+
+    let m: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("manifest.json")).unwrap()).unwrap();
+    let q = &m["rows_set_aside"];
+    assert_eq!(q[0]["table"], "persons");
+    assert_eq!(q[0]["rows"], 4);
+    assert_eq!(q[0]["rows_set_aside"], 2);
+    assert_eq!(q[0]["rules_rows"][0]["rule"], "enum:sex");
+    assert_eq!(q[0]["rules_rows"][0]["rows"], 1);
+    assert_eq!(q[0]["rules_rows"][1]["rule"], "format:sgg_code");
+    assert_eq!(q[1]["table"], "claims");
+    assert_eq!(q[1]["rows_set_aside"], 2);
+
+    // The clean rows give the list: A and B, and nobody whose persons row was set aside.
+    let list = std::fs::read_to_string(out.join("candidates.csv")).unwrap();
+    let ids: Vec<&str> = list
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').nth(2).unwrap())
+        .collect();
+    assert_eq!(ids, ["B", "A"]);
+    let files: Vec<String> = std::fs::read_dir(out.join("by-municipality"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
+        .collect();
+    assert_eq!(files, ["11110.csv"]);
+}
+
+#[test]
+fn strict_stops_at_the_first_broken_rule_with_exit_3_and_three_examples() {
+    let data = tempfile::tempdir().unwrap();
+    dirty_extract(data.path());
+    let root = tempfile::tempdir().unwrap();
+    let out = root.path().join("out");
+    let (d, o) = (
+        data.path().to_str().unwrap(),
+        out.to_str().unwrap().to_string(),
+    );
+    let res = balgul(&run_args(d, &o, &["--strict"]));
+    assert_eq!(res.status.code(), Some(3), "{}", text(&res));
+    let t = text(&res);
+    assert!(
+        t.contains("persons: 1 rows break the rule `enum:sex`"),
+        "{t}"
+    );
+    assert!(t.contains("row 4: person_id=SEXX"), "{t}");
+    assert!(t.contains("drop --strict"), "{t}");
+    assert!(!out.exists());
+}
+
+#[test]
+fn too_many_broken_rows_stop_the_run_with_exit_3() {
+    let data = tempfile::tempdir().unwrap();
+    dirty_extract(data.path());
+    let root = tempfile::tempdir().unwrap();
+    let out = root.path().join("out");
+    let (d, o) = (
+        data.path().to_str().unwrap(),
+        out.to_str().unwrap().to_string(),
+    );
+    // The default threshold is 1% of a table's rows; here half the persons are broken.
+    let res = balgul(&run_args(d, &o, &[]));
+    assert_eq!(res.status.code(), Some(3), "{}", text(&res));
+    let t = text(&res);
+    assert!(
+        t.contains("persons: 2 of 4 rows (50.000%) break the data contract, more than --max-bad-rows 1.000%"),
+        "{t}"
+    );
+    assert!(!out.exists());
+    // A threshold that is not a share is bad usage.
+    let res = balgul(&run_args(d, &o, &["--max-bad-rows", "lots"]));
+    assert_eq!(res.status.code(), Some(2), "{}", text(&res));
+    assert!(text(&res).contains("`lots` is not a share of rows"));
+}
+
+#[test]
+fn a_clean_extract_sets_nothing_aside() {
+    let data = tempfile::tempdir().unwrap();
+    let mut b = Build::new();
+    b.person("A", 70, "11110").pending("A");
+    b.write(data.path());
+    let root = tempfile::tempdir().unwrap();
+    let out = root.path().join("out");
+    let (d, o) = (
+        data.path().to_str().unwrap(),
+        out.to_str().unwrap().to_string(),
+    );
+    let res = balgul(&run_args(d, &o, &["--strict"]));
+    assert_eq!(res.status.code(), Some(0), "{}", text(&res));
+    assert!(!out.join("quarantine").exists());
+    let m: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("manifest.json")).unwrap()).unwrap();
+    assert_eq!(m["rows_set_aside"], serde_json::json!([]));
+}
