@@ -25,6 +25,7 @@ pub mod diff;
 pub mod explain;
 pub mod export;
 pub mod extract;
+pub mod gates;
 pub mod ir;
 pub mod manifest;
 pub mod plan;

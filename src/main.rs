@@ -93,6 +93,14 @@ enum Command {
         /// percentage (`0.1%`) or a fraction (`0.001`).
         #[arg(long, default_value = "1%", value_parser = parse_share)]
         max_bad_rows: f64,
+        /// The previous run's output directory: stop (exit 3) when a table or cohort that had
+        /// rows there is empty now; warn when a table or a municipality's list moves by more
+        /// than --max-change.
+        #[arg(long)]
+        previous: Option<PathBuf>,
+        /// The share of change against --previous beyond which a warning is printed.
+        #[arg(long, default_value = "20%", value_parser = parse_share)]
+        max_change: f64,
     },
     /// Compare a candidate rule set with a baseline on one extract; write no list.
     Diff {
@@ -171,6 +179,23 @@ impl<E: Into<anyhow::Error>> From<E> for Failure {
             error: e.into(),
         }
     }
+}
+
+/// The manifest of a previous run, and how to name it in messages.
+fn read_previous(dir: &std::path::Path) -> Result<(serde_json::Value, String), Failure> {
+    let path = dir.join("manifest.json");
+    let bad = |why: String| Failure {
+        code: 2,
+        error: anyhow::anyhow!(
+            "--previous {}: {why}; name the output directory of an earlier `balgul run`",
+            dir.display()
+        ),
+    };
+    let text = std::fs::read_to_string(&path)
+        .map_err(|e| bad(format!("cannot read {}: {e}", path.display())))?;
+    let m = serde_json::from_str(&text)
+        .map_err(|e| bad(format!("{} is not a manifest: {e}", path.display())))?;
+    Ok((m, path.display().to_string()))
 }
 
 /// `0.1%` or `0.001` → 0.001.
@@ -415,6 +440,8 @@ fn run(cli: Cli) -> Result<(), Failure> {
             dry_run,
             strict,
             max_bad_rows,
+            previous,
+            max_change,
         } => {
             let t0 = Instant::now();
             let mut timings: Vec<(&str, f64)> = Vec::new();
@@ -454,6 +481,26 @@ fn run(cli: Cli) -> Result<(), Failure> {
             progress.stage("screening (features, conditions, scores, ranking)");
             let s = balgul::screen::run(&ex, &rs)?;
             timings.extend(s.timings.iter().copied());
+            let previous = match &previous {
+                Some(dir) => Some(read_previous(dir)?),
+                None => None,
+            };
+            let early = balgul::manifest::build(&rs, &rules, inputs.clone(), &s, &timings);
+            let gates = balgul::gates::check(
+                &early,
+                &["persons", "claims"],
+                previous.as_ref().map(|(m, name)| (m, name.as_str())),
+                max_change,
+            );
+            for w in &gates.warnings {
+                eprintln!("warning: {w}");
+            }
+            if !gates.stops.is_empty() {
+                return Err(Failure {
+                    code: 3,
+                    error: anyhow::anyhow!("{}\n  nothing was written", gates.stops.join("\n")),
+                });
+            }
             if dry_run {
                 progress.done();
                 print!("{}", balgul::report::summary(&s));
@@ -468,6 +515,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
             all.push(("total_before_export", t0.elapsed().as_secs_f64()));
             let mut manifest = balgul::manifest::build(&rs, &rules, inputs, &s, &all);
             manifest["rows_set_aside"] = balgul::manifest::set_aside(&set_aside);
+            manifest["gates"] = serde_json::to_value(&gates)?;
             progress.stage("writing the lists");
             let quarantine: Vec<(&str, &polars::prelude::DataFrame)> =
                 set_aside.iter().map(|q| (q.table, &q.rows)).collect();

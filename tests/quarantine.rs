@@ -161,6 +161,7 @@ fn a_clean_extract_sets_nothing_aside() {
     let data = tempfile::tempdir().unwrap();
     let mut b = Build::new();
     b.person("A", 70, "11110").pending("A");
+    b.claim("A", "01", "OUT", &d(-3), None);
     b.write(data.path());
     let root = tempfile::tempdir().unwrap();
     let out = root.path().join("out");
