@@ -152,6 +152,7 @@ pub fn write_with(
         .file_name()
         .map(|n| n.to_string_lossy().to_string())
         .unwrap_or_else(|| "out".into());
+    remove_leftovers(&parent, &name);
     let tmp = parent.join(format!(".{name}.tmp-{}", std::process::id()));
     if tmp.exists() {
         std::fs::remove_dir_all(&tmp).map_err(|e| io(&tmp, e))?;
@@ -163,14 +164,72 @@ pub fn write_with(
         return Err(e);
     }
     if out.exists() {
-        let old = parent.join(format!(".{name}.old-{}", std::process::id()));
-        std::fs::rename(out, &old).map_err(|e| io(out, e))?;
-        std::fs::rename(&tmp, out).map_err(|e| io(out, e))?;
-        std::fs::remove_dir_all(&old).map_err(|e| io(&old, e))?;
+        if exchange(&tmp, out) {
+            // `tmp` now holds the previous output.
+            std::fs::remove_dir_all(&tmp).map_err(|e| io(&tmp, e))?;
+        } else {
+            // Without an atomic exchange there is an instant, between the two renames, when
+            // `out` is absent; the previous output is then complete under `.NAME.old-PID`.
+            let old = parent.join(format!(".{name}.old-{}", std::process::id()));
+            std::fs::rename(out, &old).map_err(|e| io(out, e))?;
+            std::fs::rename(&tmp, out).map_err(|e| io(out, e))?;
+            std::fs::remove_dir_all(&old).map_err(|e| io(&old, e))?;
+        }
     } else {
         std::fs::rename(&tmp, out).map_err(|e| io(out, e))?;
     }
     Ok(())
+}
+
+/// Swaps two paths atomically (Linux `renameat2(RENAME_EXCHANGE)`): a process killed at any
+/// instant leaves either the old or the new output under the output's name, never neither.
+#[cfg(target_os = "linux")]
+fn exchange(a: &Path, b: &Path) -> bool {
+    use std::os::unix::ffi::OsStrExt;
+    let (Ok(a), Ok(b)) = (
+        std::ffi::CString::new(a.as_os_str().as_bytes()),
+        std::ffi::CString::new(b.as_os_str().as_bytes()),
+    ) else {
+        return false;
+    };
+    // SAFETY: both are valid NUL-terminated paths; renameat2 reads them and returns.
+    let rc = unsafe {
+        libc::renameat2(
+            libc::AT_FDCWD,
+            a.as_ptr(),
+            libc::AT_FDCWD,
+            b.as_ptr(),
+            libc::RENAME_EXCHANGE,
+        )
+    };
+    rc == 0
+}
+
+#[cfg(not(target_os = "linux"))]
+fn exchange(_: &Path, _: &Path) -> bool {
+    false
+}
+
+/// Removes what killed runs into the same output left beside it: `.NAME.tmp-PID`
+/// directories whose process is gone. They are never read; this only reclaims the space.
+fn remove_leftovers(parent: &Path, name: &str) {
+    if !Path::new("/proc/self").exists() {
+        return;
+    }
+    let Ok(entries) = std::fs::read_dir(parent) else {
+        return;
+    };
+    let prefix = format!(".{name}.tmp-");
+    for e in entries.flatten() {
+        let file = e.file_name().to_string_lossy().to_string();
+        let Some(pid) = file.strip_prefix(&prefix) else {
+            continue;
+        };
+        let alive = Path::new("/proc").join(pid).exists();
+        if !alive && pid.parse::<u32>().is_ok() {
+            let _ = std::fs::remove_dir_all(e.path());
+        }
+    }
 }
 
 fn write_quarantine(dir: &Path, quarantine: &[(&str, &DataFrame)]) -> Result<(), ExportError> {
