@@ -9,7 +9,7 @@
 use polars::prelude::*;
 
 use crate::contract::ColType;
-use crate::extract::{Extract, ExtractError, LoadedTable, polars_message};
+use crate::extract::{Extract, ExtractError, LoadedTable};
 
 /// One broken rule of one table.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -252,10 +252,7 @@ fn count(lf: LazyFrame, t: &LoadedTable) -> Result<u64, ExtractError> {
 }
 
 fn read_err(t: &LoadedTable, e: PolarsError) -> ExtractError {
-    ExtractError::Read {
-        file: t.source.display_path(),
-        message: polars_message(&e),
-    }
+    ExtractError::read(&t.source, e)
 }
 
 /// Checks every row of every table; returns the broken rules, in contract order.

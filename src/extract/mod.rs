@@ -451,9 +451,79 @@ pub enum ExtractError {
 
 impl ExtractError {
     pub(crate) fn read(source: &TableSource, e: PolarsError) -> ExtractError {
+        let message = match source {
+            TableSource::CsvFile(p) => csv_diagnosis(p).unwrap_or_else(|| polars_message(&e)),
+            _ => polars_message(&e),
+        };
         ExtractError::Read {
             file: source.display_path(),
-            message: polars_message(&e),
+            message,
+        }
+    }
+}
+
+/// Why a CSV file cannot be read, with the line and the fix: bytes that are not UTF-8 (a
+/// file exported as CP949/EUC-KR), or a record whose number of fields differs from the
+/// header's (often a quote that is never closed). `None` when the file reads cleanly, so
+/// the reader's own message stands.
+pub fn csv_diagnosis(path: &Path) -> Option<String> {
+    let mut rdr = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .from_path(path)
+        .ok()?;
+    let mut rec = csv::ByteRecord::new();
+    let mut width = None;
+    loop {
+        match rdr.read_byte_record(&mut rec) {
+            Ok(false) => return None,
+            Ok(true) => {}
+            Err(e) => return Some(format!("{e}")),
+        }
+        let line = rec.position().map(|p| p.line()).unwrap_or(0);
+        if let Some(bad) = rec.iter().find(|f| std::str::from_utf8(f).is_err()) {
+            let head = &bad[..bad.len().min(40)];
+            let (as_cp949, _, errors) = encoding_rs::EUC_KR.decode(head);
+            let why = if errors {
+                format!("`{}`", String::from_utf8_lossy(head))
+            } else {
+                format!("it reads as `{as_cp949}` in CP949: the file was saved as CP949/EUC-KR")
+            };
+            return Some(format!(
+                "line {line}: a field is not UTF-8 text ({why})\n  fix: convert the file to UTF-8, e.g. `iconv -f CP949 -t UTF-8 {name} > {name}.utf8` and put that in its place",
+                name = path
+                    .file_name()
+                    .map(|n| n.to_string_lossy().to_string())
+                    .unwrap_or_default(),
+            ));
+        }
+        match width {
+            None => width = Some(rec.len()),
+            Some(w) if rec.len() != w => {
+                let unclosed = rec.iter().any(|f| f.contains(&b'\n'));
+                let first: String = String::from_utf8_lossy(rec.as_slice())
+                    .chars()
+                    .take(40)
+                    .collect();
+                return Some(format!(
+                    "line {line}: {} field(s) where the header has {w}{}\n  fix: {}",
+                    rec.len(),
+                    if unclosed {
+                        format!(
+                            "; a quote `\"` opened on this line is never closed (`{}`…)",
+                            first.replace('\n', " ")
+                        )
+                    } else {
+                        String::new()
+                    },
+                    if unclosed {
+                        "close the quote, or remove it"
+                    } else {
+                        "give every line as many fields as the header (quote fields that hold commas)"
+                    }
+                ));
+            }
+            Some(_) => {}
         }
     }
 }

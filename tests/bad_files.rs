@@ -1,0 +1,130 @@
+//! Files that cannot be read: each a clear error with the path (and, for CSV, the line) and
+//! the fix, exit code 3 — never a panic.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+use common::build::*;
+
+fn run(data: &Path) -> Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_balgul"))
+        .args(["run", "--dry-run", "--data"])
+        .arg(data)
+        .arg("--rules")
+        .arg(default_rules())
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).to_string()
+}
+
+/// A copy of the committed sample extract (Parquet).
+fn sample_copy() -> (tempfile::TempDir, PathBuf) {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("x");
+    std::fs::create_dir_all(&dir).unwrap();
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/sample");
+    for e in std::fs::read_dir(src).unwrap() {
+        let p = e.unwrap().path();
+        std::fs::copy(&p, dir.join(p.file_name().unwrap())).unwrap();
+    }
+    (tmp, dir)
+}
+
+/// A tiny CSV extract whose persons.csv is replaced by `persons` (bytes).
+fn csv_extract(persons: &[u8]) -> (tempfile::TempDir, PathBuf) {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut b = Build::new();
+    b.person("A", 70, "11110").pending("A");
+    b.claim("A", "01", "OUT", &d(-3), None);
+    b.write(tmp.path());
+    std::fs::write(tmp.path().join("persons.csv"), persons).unwrap();
+    let p = tmp.path().to_path_buf();
+    (tmp, p)
+}
+
+const HEADER: &str =
+    "person_id,birth_year,sex,sgg_code,insurance_type,income_decile,disability,death_date\n";
+
+#[test]
+fn a_truncated_parquet_file_is_named_with_exit_3() {
+    let (_t, dir) = sample_copy();
+    let f = dir.join("claims.parquet");
+    let bytes = std::fs::read(&f).unwrap();
+    std::fs::write(&f, &bytes[..bytes.len() / 2]).unwrap();
+    let o = run(&dir);
+    assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains(&format!("{}: parquet:", f.display())),
+        "{}",
+        stderr(&o)
+    );
+    assert!(!stderr(&o).contains("panicked"));
+}
+
+#[test]
+fn a_file_that_is_not_parquet_is_named_with_exit_3() {
+    let (_t, dir) = sample_copy();
+    let f = dir.join("diagnoses.parquet");
+    std::fs::write(&f, b"claim_id,person_id\nC1,P1\n").unwrap();
+    let o = run(&dir);
+    assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains(&format!("{}: parquet:", f.display())),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[test]
+fn a_csv_quote_never_closed_is_named_by_line() {
+    let body = format!(
+        "{HEADER}A,1956,F,11110,NHI,5,false,\n\"B,1950,F,11110,NHI,5,false,\nC,1950,F,11110,NHI,5,false,\n"
+    );
+    let (_t, dir) = csv_extract(body.as_bytes());
+    let o = run(&dir);
+    assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
+    let e = stderr(&o);
+    assert!(
+        e.contains(&format!(
+            "{}: line 3: 1 field(s) where the header has 8; a quote `\"` opened on this line is never closed",
+            dir.join("persons.csv").display()
+        )),
+        "{e}"
+    );
+    assert!(e.contains("fix: close the quote, or remove it"), "{e}");
+}
+
+#[test]
+fn cp949_bytes_in_a_utf8_csv_are_named_by_line_and_shown_as_cp949() {
+    let (cp949, _, _) = encoding_rs::EUC_KR.encode("홍길동,1950,F,11110,NHI,5,false,\n");
+    let mut body = format!("{HEADER}A,1956,F,11110,NHI,5,false,\n").into_bytes();
+    body.extend_from_slice(&cp949);
+    let (_t, dir) = csv_extract(&body);
+    let o = run(&dir);
+    assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
+    let e = stderr(&o);
+    assert!(
+        e.contains("line 3: a field is not UTF-8 text (it reads as `홍길동` in CP949"),
+        "{e}"
+    );
+    assert!(e.contains("iconv -f CP949 -t UTF-8 persons.csv"), "{e}");
+}
+
+#[test]
+fn a_csv_line_with_too_many_fields_is_named_by_line() {
+    let body = format!("{HEADER}A,1956,F,11110,NHI,5,false,,extra\n");
+    let (_t, dir) = csv_extract(body.as_bytes());
+    let o = run(&dir);
+    assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("line 2: 9 field(s) where the header has 8"),
+        "{}",
+        stderr(&o)
+    );
+}
