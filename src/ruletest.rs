@@ -26,6 +26,9 @@
 //! cohorts = ["RECENT_DISCHARGE"]
 //! ```
 //!
+//! `params = { cap = 2 }` (in the file or in a case) replaces parameters' values, so that a
+//! clause can be tested at a small value; an override must name a parameter and keep its type.
+//!
 //! A table a case leaves out is empty. `excluded_by` names the first clause that keeps a
 //! person off the list: a base criterion's id, `no cohort`, a suppression rule's id, or `cap`.
 //! A failure prints the expected and the actual outcome with the person's explain trace.
@@ -42,6 +45,7 @@ use crate::contract;
 use crate::extract::Extract;
 use crate::ir::RuleSet;
 use crate::plan;
+use crate::rules::ruleset::ParamValue;
 use crate::screen::{self, Screening};
 
 #[derive(Debug, Deserialize)]
@@ -53,6 +57,9 @@ struct FileToml {
     description: Option<String>,
     rules: String,
     as_of: String,
+    /// Parameter values that replace the rule set's for every case of the file.
+    #[serde(default)]
+    params: BTreeMap<String, ParamValue>,
     #[serde(rename = "case")]
     cases: Vec<CaseToml>,
 }
@@ -64,6 +71,9 @@ struct CaseToml {
     /// Overrides the file's reference date.
     #[serde(default)]
     as_of: Option<String>,
+    /// Parameter values that replace the rule set's (and the file's) for this case.
+    #[serde(default)]
+    params: BTreeMap<String, ParamValue>,
     #[serde(default)]
     tables: BTreeMap<String, String>,
     expect: Vec<Expect>,
@@ -246,7 +256,9 @@ pub fn run_file(path: &Path) -> Result<FileResult, TestError> {
         let tmp = dir.path().display().to_string();
         let scrub = |m: String| m.replace(&format!("{tmp}/"), "").replace(&tmp, "");
         let ex = Extract::open(dir.path()).map_err(|e| case_err(scrub(e.to_string())))?;
-        let rs = crate::rules::load(&rules, as_of).map_err(|e| TestError::File {
+        let mut overrides = file.params.clone();
+        overrides.extend(case.params.clone());
+        let rs = crate::rules::load_with_params(&rules, as_of, &overrides).map_err(|e| TestError::File {
             path: path.to_path_buf(),
             message: format!("the rule set {}: {e}", rules.display()),
         })?;

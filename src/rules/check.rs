@@ -80,6 +80,26 @@ pub fn load(path: &Path, as_of: NaiveDate) -> Result<ir::RuleSet, RuleError> {
     Checker::new(path, &text, as_of).run()
 }
 
+/// Like [`load`], with some parameters' values replaced (rule tests use it to test a clause
+/// at a small value, e.g. a cap of 2). An override must name a parameter of the rule set and
+/// have its type; it enters the rule set's hash.
+pub fn load_with_params(
+    path: &Path,
+    as_of: NaiveDate,
+    overrides: &BTreeMap<String, ParamValue>,
+) -> Result<ir::RuleSet, RuleError> {
+    let text = std::fs::read_to_string(path).map_err(|e| RuleError::Io {
+        path: path.to_path_buf(),
+        source: e,
+    })?;
+    let mut c = Checker::new(path, &text, as_of);
+    for (name, v) in overrides {
+        c.hasher.update(format!("\noverride {name} = {v:?}").as_bytes());
+    }
+    c.overrides = overrides.clone();
+    c.run()
+}
+
 /// Checks a rule set from text (for tests and `balgul check`).
 pub fn check_text(path: &Path, text: &str, as_of: NaiveDate) -> Result<ir::RuleSet, RuleError> {
     Checker::new(path, text, as_of).run()
@@ -104,6 +124,8 @@ struct Checker<'a> {
     /// Code-set features: name → its sets.
     codeset_features: HashMap<String, Vec<CodeSet>>,
     hasher: Sha256,
+    /// Parameter values that replace the file's (see [`load_with_params`]).
+    overrides: BTreeMap<String, ParamValue>,
 }
 
 type R<T> = Result<T, RuleError>;
@@ -124,6 +146,7 @@ impl<'a> Checker<'a> {
                 .collect(),
             codeset_features: HashMap::new(),
             hasher,
+            overrides: BTreeMap::new(),
         }
     }
 
@@ -290,6 +313,20 @@ impl<'a> Checker<'a> {
                     ));
                 }
             };
+            let (value, reference) = match self.overrides.get(name) {
+                None => (value, reference),
+                Some(o) if std::mem::discriminant(o) == std::mem::discriminant(&value) => {
+                    (o.clone(), Some("overridden".into()))
+                }
+                Some(o) => {
+                    return Err(RuleError::Invalid {
+                        path: self.path.to_path_buf(),
+                        message: format!(
+                            "the override params.{name} = {o:?} has another type than the rule set's value {value:?}"
+                        ),
+                    });
+                }
+            };
             let (v, ty) = match value {
                 ParamValue::Int(i) => (Value::Int(i), Ty::Int),
                 ParamValue::Float(f) => (Value::Float(f), Ty::Float),
@@ -310,6 +347,16 @@ impl<'a> Checker<'a> {
             };
             self.params.insert(name.clone(), (v.clone(), ty));
             out.push((name.clone(), v, reference));
+        }
+        if let Some(unknown) = self.overrides.keys().find(|k| !file.params.contains_key(*k)) {
+            let known: Vec<&str> = file.params.keys().map(String::as_str).collect();
+            return Err(RuleError::Invalid {
+                path: self.path.to_path_buf(),
+                message: format!(
+                    "the override params.{unknown} names no parameter of the rule set; its parameters are {}",
+                    known.join(", ")
+                ),
+            });
         }
         Ok(out)
     }

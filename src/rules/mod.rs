@@ -5,4 +5,4 @@ pub mod check;
 pub mod expr;
 pub mod ruleset;
 
-pub use check::{RuleError, check_text, load};
+pub use check::{RuleError, check_text, load, load_with_params};
