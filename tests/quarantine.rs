@@ -176,3 +176,42 @@ fn a_clean_extract_sets_nothing_aside() {
         serde_json::from_str(&std::fs::read_to_string(out.join("manifest.json")).unwrap()).unwrap();
     assert_eq!(m["rows_set_aside"], serde_json::json!([]));
 }
+
+/// Regression: the rows set aside were counted by a separate "any rule broken" sum; they are
+/// now counted from the rows themselves. A row that breaks two rules is one row set aside,
+/// and counts once under each rule.
+#[test]
+fn a_row_breaking_two_rules_is_set_aside_once_and_counted_under_both() {
+    let data = tempfile::tempdir().unwrap();
+    let mut b = Build::new();
+    b.person("A", 70, "11110").pending("A");
+    b.persons_raw("TWO,1950,X,1111,NHI,5,false,").pending("TWO");
+    b.claim("A", "01", "OUT", &d(-10), None);
+    b.write(data.path());
+    let root = tempfile::tempdir().unwrap();
+    let out = root.path().join("out");
+    let (d, o) = (
+        data.path().to_str().unwrap(),
+        out.to_str().unwrap().to_string(),
+    );
+    let res = balgul(&run_args(d, &o, &["--max-bad-rows", "60%"]));
+    assert_eq!(res.status.code(), Some(0), "{}", text(&res));
+    let persons = std::fs::read_to_string(out.join("quarantine/persons.csv")).unwrap();
+    assert_eq!(persons.lines().count(), 2, "{persons}");
+    assert!(
+        persons
+            .lines()
+            .nth(1)
+            .unwrap()
+            .ends_with(",enum:sex; format:sgg_code"),
+        "{persons}"
+    );
+    let m: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("manifest.json")).unwrap()).unwrap();
+    let q = &m["rows_set_aside"][0];
+    assert_eq!(q["table"], "persons");
+    assert_eq!(q["rows"], 2);
+    assert_eq!(q["rows_set_aside"], 1);
+    assert_eq!(q["rules_rows"][0]["rows"], 1);
+    assert_eq!(q["rules_rows"][1]["rows"], 1);
+}
