@@ -1,0 +1,227 @@
+#!/usr/bin/env bash
+# Peer benchmark for the performance issue: balgul against DuckDB (SQL), Polars (Python,
+# lazy, streaming) and the read floor, on synthetic extracts. See docs/performance.md.
+#
+#   scripts/bench.sh                       # SCALES="100k 1m 3m" RUNS=5, builds the release binary
+#   SCALES=100k RUNS=1 SKIP_BUILD=1 scripts/bench.sh
+#
+# Environment:
+#   SCALES      extracts to run, by person count: 100k, 1m, 3m, 250k, … (default "100k 1m 3m")
+#   RUNS        timed rounds per scale after the warm-up round (default 5)
+#   SKIP_BUILD  1 = use target/release/balgul as it is (default: cargo build --release)
+#   CAP         list length per municipality for the peers (default 300 = rules/default.toml)
+#   KEEP        1 = keep the scratch directory with every output
+#
+# Per scale: generate bench-data/synth-<scale> if missing (balgul synth, seed 1, as of
+# 2026-10-31, ages 65+); run each engine once and check that DuckDB and Polars list exactly
+# what balgul lists (scripts/peers/compare.py; a mismatch fails the script) — this round is
+# also the warm-up; then RUNS rounds of balgul / DuckDB / Polars / floor in alternation,
+# each under /usr/bin/time -f "%e %M". Prints one Markdown table (medians) and appends every
+# timing to bench-data/bench-raw.tsv.
+#
+# What each engine does: balgul `run` also validates every row against the data contract
+# (quarantine; 1.4 of 3.5 s at 100k), hashes its inputs and writes one file per municipality
+# and a manifest; the peers compute only the list (sgg_code, rank, person_id, score,
+# cohorts) and write one CSV; the floor only decodes the columns the rules read. Every engine
+# uses all cores (DuckDB's and Polars' defaults).
+#
+# Peer versions are pinned here (the venv is bench-data/.venv):
+DUCKDB_VERSION=2.0.0
+POLARS_VERSION=2.1.0
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$ROOT"
+SCALES=${SCALES:-"100k 1m 3m"}
+RUNS=${RUNS:-5}
+SKIP_BUILD=${SKIP_BUILD:-0}
+CAP=${CAP:-300}
+AS_OF=2026-10-31
+BIN=$ROOT/target/release/balgul
+RULES=$ROOT/rules/default.toml
+VENV=$ROOT/bench-data/.venv
+PY=$VENV/bin/python
+PEERS=$ROOT/scripts/peers
+RAW=$ROOT/bench-data/bench-raw.tsv
+TIME=/usr/bin/time
+
+die() { echo "bench.sh: $*" >&2; exit 1; }
+[ -x "$TIME" ] || die "$TIME not found (apt-get install time)"
+
+# ── build ──────────────────────────────────────────────────────────────────────────────────
+if [ "$SKIP_BUILD" != 1 ]; then
+  echo "== cargo build --release" >&2
+  cargo build --release >&2
+fi
+[ -x "$BIN" ] || die "no $BIN (build it, or unset SKIP_BUILD)"
+
+# ── peers' venv ────────────────────────────────────────────────────────────────────────────
+if [ ! -x "$PY" ]; then
+  echo "== creating $VENV" >&2
+  mkdir -p "$(dirname "$VENV")"
+  python3 -m venv "$VENV"
+fi
+if ! "$PY" - "$DUCKDB_VERSION" "$POLARS_VERSION" <<'PYEOF' 2>/dev/null
+import sys, duckdb, polars
+sys.exit(0 if (duckdb.__version__, polars.__version__) == (sys.argv[1], sys.argv[2]) else 1)
+PYEOF
+then
+  echo "== installing duckdb==$DUCKDB_VERSION polars==$POLARS_VERSION into $VENV" >&2
+  "$PY" -m pip install --quiet "duckdb==$DUCKDB_VERSION" "polars==$POLARS_VERSION" >&2
+fi
+
+scale_persons() {  # 100k -> 100000, 1m -> 1000000, 2.5m is not supported: use 2500k
+  local s=${1,,}
+  case "$s" in
+    *k) echo $(( ${s%k} * 1000 )) ;;
+    *m) echo $(( ${s%m} * 1000000 )) ;;
+    *[0-9]) echo "$s" ;;
+    *) die "bad scale $1" ;;
+  esac
+}
+
+SCRATCH=$(mktemp -d "${TMPDIR:-/tmp}/balgul-bench.XXXXXX")
+if [ "${KEEP:-0}" != 1 ]; then trap 'rm -rf "$SCRATCH"' EXIT; else echo "scratch: $SCRATCH" >&2; fi
+RESULTS=$SCRATCH/results.tsv   # scale engine round wall_s rss_kb (this invocation)
+ROWS=$SCRATCH/rows.tsv         # scale table rows
+: > "$RESULTS"; : > "$ROWS"
+[ -s "$RAW" ] || printf 'date\tcommit\thost\tscale\tengine\tround\twall_s\tpeak_rss_kb\tversions\n' > "$RAW"
+COMMIT=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
+if ! git diff --quiet HEAD -- src Cargo.toml Cargo.lock rules 2>/dev/null; then COMMIT="$COMMIT+dirty"; fi
+VERSIONS="balgul=$("$BIN" --version 2>/dev/null | awk '{print $NF}');duckdb=$DUCKDB_VERSION;polars=$POLARS_VERSION;nproc=$(nproc)"
+
+# the command for one engine, in CMD; $2 = extract dir, $3 = output (a directory for balgul,
+# a CSV for the peers)
+set_cmd() {
+  local engine=$1 data=$2 out=$3
+  case "$engine" in
+    balgul) CMD=("$BIN" run --data "$data" --rules "$RULES" --out "$out" --max-bad-rows 100%) ;;
+    duckdb) CMD=("$PY" "$PEERS/run_duckdb.py" --data "$data" --as-of "$AS_OF" --cap "$CAP" --out "$out") ;;
+    polars) CMD=("$PY" "$PEERS/policy_v1.py" --data "$data" --as-of "$AS_OF" --cap "$CAP" --out "$out") ;;
+    floor)  CMD=("$PY" "$PEERS/floor.py" --data "$data") ;;
+  esac
+}
+out_of() {
+  case "$1" in
+    balgul) echo "$SCRATCH/$2-balgul" ;;
+    floor) echo "$SCRATCH/$2-floor.txt" ;;
+    *) echo "$SCRATCH/$2-$1.csv" ;;
+  esac
+}
+# one timed run: appends to $RESULTS and $RAW
+timed() {
+  local scale=$1 engine=$2 round=$3 data=$4
+  local out; out=$(out_of "$engine" "$scale")
+  rm -rf "$out"   # outside the timing: balgul would replace an existing output
+  set_cmd "$engine" "$data" "$out"
+  local tf=$SCRATCH/time.txt log=$SCRATCH/$scale-$engine.log
+  local rc=0
+  "$TIME" -f "%e %M" -o "$tf" "${CMD[@]}" > "$log" 2>&1 || rc=$?
+  local wall="" rss=""; read -r wall rss < <(grep -E '^[0-9.]+ [0-9]+$' "$tf" | tail -1) || true
+  if [ "$rc" != 0 ]; then
+    tail -20 "$log" >&2; cat "$tf" >&2
+    # balgul must not fail; a peer that fails (e.g. killed for memory at a large scale) is
+    # recorded as failed and dropped from this scale, and the run goes on
+    [ "$engine" = balgul ] && die "balgul failed at $scale (exit $rc, log above): ${CMD[*]}"
+    echo "bench.sh: $engine FAILED at $scale (exit $rc, ${wall:-?} s, peak RSS ${rss:-?} KB); dropped at this scale" >&2
+    printf '%s\t%s\tfailed\t%s\t%s\n' "$scale" "$engine" "${wall:-0}" "${rss:-0}" >> "$RESULTS"
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$(date -u +%FT%TZ)" "$COMMIT" "$(hostname)" \
+      "$scale" "$engine" "$round:failed(exit $rc)" "${wall:-}" "${rss:-}" "$VERSIONS" >> "$RAW"
+    FAILED="$FAILED $scale/$engine"
+    return 0
+  fi
+  printf '%s\t%s\t%s\t%s\t%s\n' "$scale" "$engine" "$round" "$wall" "$rss" >> "$RESULTS"
+  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$(date -u +%FT%TZ)" "$COMMIT" "$(hostname)" \
+    "$scale" "$engine" "$round" "$wall" "$rss" "$VERSIONS" >> "$RAW"
+  echo "   $scale $engine round $round: ${wall} s, $((rss / 1024)) MB" >&2
+}
+
+ENGINES="balgul duckdb polars floor"
+FAILED=""   # scale/engine pairs that failed; skipped for the rest of that scale
+for scale in $SCALES; do
+  n=$(scale_persons "$scale")
+  data=$ROOT/bench-data/synth-$scale
+  if [ ! -f "$data/extract.toml" ] || [ ! -d "$data/persons" ]; then
+    echo "== generating $data ($n persons)" >&2
+    rm -rf "$data" "$data.partial"   # an interrupted generation leaves no half extract behind
+    "$BIN" synth --persons "$n" --seed 1 --as-of "$AS_OF" --min-age 65 --out "$data.partial" >&2
+    mv "$data.partial" "$data"
+  fi
+  "$PY" - "$data" >> "$ROWS" <<'PYEOF'
+import os, sys, duckdb
+d = sys.argv[1]
+con = duckdb.connect()
+for t in ["persons", "claims", "diagnoses", "prescriptions", "ltc_assessments", "ltc_services", "program_history"]:
+    g = os.path.join(d, t, "*.parquet").replace("'", "''")
+    n = con.execute(f"SELECT sum(num_rows) FROM parquet_file_metadata('{g}')").fetchall()[0][0] if os.path.isdir(os.path.join(d, t)) else 0
+    print(f"{os.path.basename(d).removeprefix('synth-')}\t{t}\t{int(n or 0)}")
+PYEOF
+
+  echo "== $scale: check round (also the warm-up)" >&2
+  for engine in $ENGINES; do timed "$scale" "$engine" 0 "$data"; done
+  ok=1
+  for peer in duckdb polars; do
+    case " $FAILED " in *" $scale/$peer "*) continue ;; esac
+    if ! "$PY" "$PEERS/compare.py" "$(out_of balgul "$scale")/candidates.csv" "$(out_of "$peer" "$scale")" --label "$peer" >&2; then
+      ok=0
+    fi
+  done
+  [ "$ok" = 1 ] || die "differential check failed at $scale: the peers do not list what balgul lists"
+
+  echo "== $scale: $RUNS timed rounds" >&2
+  for round in $(seq 1 "$RUNS"); do
+    for engine in $ENGINES; do
+      case " $FAILED " in *" $scale/$engine "*) continue ;; esac
+      timed "$scale" "$engine" "$round" "$data"
+    done
+  done
+done
+
+# ── the table ──────────────────────────────────────────────────────────────────────────────
+"$PY" - "$RESULTS" "$ROWS" "$SCALES" "$RUNS" "$VERSIONS" <<'PYEOF'
+import statistics, sys
+results, rows, scales, runs, versions = sys.argv[1:6]
+t = {}
+failed = set()
+for line in open(results):
+    scale, engine, rnd, wall, rss = line.rstrip("\n").split("\t")
+    if rnd == "failed":
+        failed.add((scale, engine))
+        continue
+    if rnd == "0":
+        continue  # the check / warm-up round
+    t.setdefault((scale, engine), []).append((float(wall), int(rss)))
+nrows = {}
+for line in open(rows):
+    scale, table, n = line.rstrip("\n").split("\t")
+    nrows.setdefault(scale, []).append((table, int(n)))
+short = {"persons": "persons", "claims": "claims", "diagnoses": "dx", "prescriptions": "rx",
+         "ltc_assessments": "assess", "ltc_services": "services", "program_history": "history"}
+def med(scale, engine):
+    v = t.get((scale, engine), [])
+    if not v:
+        return None, None
+    return statistics.median(w for w, _ in v), statistics.median(r for _, r in v)
+def gb(kb):
+    return f"{kb / 1024 / 1024:.2f} GB" if kb >= 1024 * 1024 else f"{kb / 1024:.0f} MB"
+print(f"\nMedian of {runs} run(s) after a warm-up; {versions}.\n")
+print("| scale | rows per table | balgul | DuckDB | Polars | floor | balgul ÷ DuckDB | balgul ÷ Polars | balgul ÷ floor |")
+print("|---|---|---|---|---|---|---|---|---|")
+for scale in scales.split():
+    rs = nrows.get(scale, [])
+    rtxt = ", ".join(f"{short[tb]} {n:,}" for tb, n in rs) + f" (all {sum(n for _, n in rs):,})"
+    m = {e: med(scale, e) for e in ("balgul", "duckdb", "polars", "floor")}
+    cells = [f"{w:.2f} s, {gb(r)}" if w is not None else ("failed" if (scale, e) in failed else "–")
+             for e, (w, r) in m.items()]
+    bw, br = m["balgul"]
+    ratios = []
+    for e in ("duckdb", "polars", "floor"):
+        w, r = m[e]
+        ratios.append(f"{bw / w:.2f}× time, {br / r:.2f}× RSS" if w and bw is not None else "–")
+    print(f"| {scale} | {rtxt} | " + " | ".join(cells) + " | " + " | ".join(ratios) + " |")
+PYEOF
+echo "raw timings appended to ${RAW#$ROOT/}" >&2
+if [ -n "$FAILED" ]; then
+  echo "bench.sh: failed and left out:$FAILED" >&2
+  exit 2
+fi
