@@ -258,9 +258,11 @@ pub fn run_file(path: &Path) -> Result<FileResult, TestError> {
         let ex = Extract::open(dir.path()).map_err(|e| case_err(scrub(e.to_string())))?;
         let mut overrides = file.params.clone();
         overrides.extend(case.params.clone());
-        let rs = crate::rules::load_with_params(&rules, as_of, &overrides).map_err(|e| TestError::File {
-            path: path.to_path_buf(),
-            message: format!("the rule set {}: {e}", rules.display()),
+        let rs = crate::rules::load_with_params(&rules, as_of, &overrides).map_err(|e| {
+            TestError::File {
+                path: path.to_path_buf(),
+                message: format!("the rule set {}: {e}", rules.display()),
+            }
         })?;
         let s = screen::run(&ex, &rs).map_err(|e| case_err(scrub(e.to_string())))?;
         let mut failures = Vec::new();

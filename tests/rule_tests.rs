@@ -171,10 +171,8 @@ excluded_by = "cap"
         ruletest::render(&[r])
     );
     // A case's override wins over the file's: with cap 2 both are listed.
-    let (_d, path) = test_file(&body.replace(
-        "name = \"cap 1\"",
-        "name = \"cap 1\"\nparams = { cap = 2 }",
-    ));
+    let (_d, path) =
+        test_file(&body.replace("name = \"cap 1\"", "name = \"cap 1\"\nparams = { cap = 2 }"));
     let r = ruletest::run_file(&path).unwrap();
     let text = ruletest::render(std::slice::from_ref(&r));
     assert!(
@@ -185,14 +183,18 @@ excluded_by = "cap"
 
 #[test]
 fn a_params_override_of_an_unknown_name_or_another_type_is_refused() {
-    let (_d, path) = test_file(&format!("params = {{ caps = 2 }}\n{PERSON_72}[[case.expect]]\nperson = \"P1\"\n"));
+    let (_d, path) = test_file(&format!(
+        "params = {{ caps = 2 }}\n{PERSON_72}[[case.expect]]\nperson = \"P1\"\n"
+    ));
     let e = ruletest::run_file(&path).unwrap_err().to_string();
     assert!(
         e.contains("the override params.caps names no parameter of the rule set"),
         "{e}"
     );
     assert!(e.contains("cap, "), "the known parameters are listed: {e}");
-    let (_d, path) = test_file(&format!("params = {{ cap = \"2\" }}\n{PERSON_72}[[case.expect]]\nperson = \"P1\"\n"));
+    let (_d, path) = test_file(&format!(
+        "params = {{ cap = \"2\" }}\n{PERSON_72}[[case.expect]]\nperson = \"P1\"\n"
+    ));
     let e = ruletest::run_file(&path).unwrap_err().to_string();
     assert!(e.contains("the override params.cap"), "{e}");
     assert!(e.contains("has another type"), "{e}");

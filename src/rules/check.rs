@@ -94,7 +94,8 @@ pub fn load_with_params(
     })?;
     let mut c = Checker::new(path, &text, as_of);
     for (name, v) in overrides {
-        c.hasher.update(format!("\noverride {name} = {v:?}").as_bytes());
+        c.hasher
+            .update(format!("\noverride {name} = {v:?}").as_bytes());
     }
     c.overrides = overrides.clone();
     c.run()
@@ -348,7 +349,11 @@ impl<'a> Checker<'a> {
             self.params.insert(name.clone(), (v.clone(), ty));
             out.push((name.clone(), v, reference));
         }
-        if let Some(unknown) = self.overrides.keys().find(|k| !file.params.contains_key(*k)) {
+        if let Some(unknown) = self
+            .overrides
+            .keys()
+            .find(|k| !file.params.contains_key(*k))
+        {
             let known: Vec<&str> = file.params.keys().map(String::as_str).collect();
             return Err(RuleError::Invalid {
                 path: self.path.to_path_buf(),
