@@ -129,6 +129,32 @@ fn recent_discharge_window_stay_length_and_ltch_bonus() {
     assert_eq!(reasons, "28");
 }
 
+/// Pins the latest-value pipeline (rows sorted with the counted ones last, then the last row
+/// per person): a later stay that does not count must not hide an earlier one that does, a
+/// person whose stays all fail the filter gets no value, and equal dates fall to `claim_id`.
+#[test]
+fn latest_discharge_is_the_last_counted_stay_not_a_later_uncounted_one() {
+    let mut b = Build::new();
+    b.person("LATER_SHORT", 70, "11110");
+    b.stay("LATER_SHORT", "11", &d(-40), Some(&d(-20))); // 20 days: counts
+    b.stay("LATER_SHORT", "11", &d(-8), Some(&d(-3))); // 5 days at a 종합병원: does not
+    b.person("ONLY_SHORT", 70, "11110");
+    b.stay("ONLY_SHORT", "11", &d(-8), Some(&d(-3)));
+    b.person("TIE", 70, "11110");
+    let c1 = b.stay("TIE", "11", &d(-30), Some(&d(-10)));
+    let c2 = b.stay("TIE", "21", &d(-30), Some(&d(-10)));
+    let o = b.run();
+    assert_eq!(o.text("LATER_SHORT", "last_discharge_date"), Some(d(-20)));
+    assert_eq!(o.int("LATER_SHORT", "last_discharge_stay"), Some(20));
+    assert_eq!(o.text("ONLY_SHORT", "last_discharge_date"), None);
+    assert_eq!(o.text("ONLY_SHORT", "last_discharge_kind"), None);
+    let last_kind = if c2 > c1 { "21" } else { "11" };
+    assert_eq!(
+        o.text("TIE", "last_discharge_kind").as_deref(),
+        Some(last_kind)
+    );
+}
+
 #[test]
 fn out_of_grade_latest_decision_with_ties_and_window() {
     let mut b = Build::new();
