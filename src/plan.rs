@@ -1,11 +1,13 @@
 //! Lowering the IR to one Polars lazy plan: one row per person with every feature, derived
 //! value, condition, score term, the total score and the explanation.
 //!
-//! Each event table is scanned once for all the features that read it: rows dated after R
-//! are dropped first, then rows no feature can use (the OR of the features' filters), and
-//! the survivors are aggregated per person in one group-by. Only the columns the features
-//! read are projected, so Polars pushes the projection and the date filter into the scans
-//! (Parquet row groups are skipped by their statistics).
+//! Per event table, the features that read it share one scan and one group-by; a distinct
+//! count, and each group of latest-value features with one filter and order, get a pipeline
+//! of their own (both stream that way; inside the shared group-by they did not). Rows dated
+//! after R are dropped first, then rows no feature can use, by a cheap predicate the
+//! features' filters imply (each aggregation re-applies its feature's full filter). Only the
+//! columns the features read are projected, so Polars pushes the projection and the filters
+//! into the scans (Parquet row groups are skipped by their statistics).
 
 use chrono::Datelike;
 use polars::prelude::*;
@@ -337,28 +339,13 @@ fn aggregations(f: &Feature) -> Vec<Expr> {
     match &f.agg {
         Agg::Count => vec![keep.cast(DataType::Int64).sum().alias(name)],
         Agg::Any => vec![keep.any(true).alias(name)],
-        Agg::CountDistinct(e) => vec![
-            expr(e)
-                .filter(keep)
-                .drop_nulls()
-                .n_unique()
-                .cast(DataType::Int64)
-                .alias(name),
-        ],
         Agg::Min(e) => vec![expr(e).filter(keep).min().alias(name)],
         Agg::Max(e) => vec![expr(e).filter(keep).max().alias(name)],
         Agg::Sum(e) => vec![expr(e).filter(keep).sum().alias(name)],
-        Agg::Latest { value, order_by } => {
-            // Sort the value and the row mask by the same keys (stably), then keep the last
-            // row that counts.
-            let keys: Vec<Expr> = order_by.iter().map(expr).collect();
-            let opts = SortMultipleOptions::default()
-                .with_order_descending_multi(vec![false; keys.len()])
-                .with_nulls_last(false)
-                .with_maintain_order(true);
-            let v = expr(value).sort_by(keys.clone(), opts.clone());
-            let m = keep.sort_by(keys, opts);
-            vec![v.filter(m).last().alias(name)]
+        Agg::CountDistinct(_) | Agg::Latest { .. } => {
+            unreachable!(
+                "feature_frame gives distinct counts and latest values their own pipelines"
+            )
         }
         Agg::CodeSets { column, sets } => {
             let c = expr(column);
