@@ -60,6 +60,9 @@ pub struct Table {
     pub required: bool,
     /// The column(s) that identify a row, when the contract says they are unique.
     pub key: &'static [&'static str],
+    /// Foreign keys: `(column, parent table)`, the column holding the parent's (one-column)
+    /// key. Parents come before their children in [`TABLES`].
+    pub refs: &'static [(&'static str, &'static str)],
     /// The date that places a row in time: rows dated after the reference date are ignored.
     /// (Diagnoses take their claim's `start_date`.)
     pub event_date: Option<&'static str>,
@@ -130,6 +133,7 @@ pub const PERSONS: Table = Table {
     korean: "자격",
     required: true,
     key: &["person_id"],
+    refs: &[],
     event_date: None,
     columns: &[
         col("person_id", Str, "pseudonymous id, unique, non-empty"),
@@ -156,6 +160,7 @@ pub const CLAIMS: Table = Table {
     korean: "명세서",
     required: true,
     key: &["claim_id"],
+    refs: &[("person_id", "persons")],
     event_date: Some("start_date"),
     columns: &[
         col("claim_id", Str, "unique"),
@@ -178,6 +183,7 @@ pub const DIAGNOSES: Table = Table {
     korean: "상병내역",
     required: true,
     key: &[],
+    refs: &[("claim_id", "claims"), ("person_id", "persons")],
     event_date: Some("start_date"),
     columns: &[
         col("claim_id", Str, "→ claims"),
@@ -196,6 +202,7 @@ pub const PRESCRIPTIONS: Table = Table {
     korean: "처방·조제 내역",
     required: true,
     key: &[],
+    refs: &[("claim_id", "claims"), ("person_id", "persons")],
     event_date: Some("start_date"),
     columns: &[
         col("claim_id", Str, "→ claims"),
@@ -211,6 +218,7 @@ pub const LTC_ASSESSMENTS: Table = Table {
     korean: "장기요양 신청·판정",
     required: true,
     key: &["application_id"],
+    refs: &[("person_id", "persons")],
     event_date: Some("application_date"),
     columns: &[
         col("application_id", Str, "unique"),
@@ -235,6 +243,7 @@ pub const LTC_SERVICES: Table = Table {
     korean: "장기요양 급여 이용",
     required: true,
     key: &["person_id", "service_month", "service_type"],
+    refs: &[("person_id", "persons")],
     event_date: Some("service_month"),
     columns: &[
         col("person_id", Str, "→ persons"),
@@ -250,6 +259,7 @@ pub const PROGRAM_HISTORY: Table = Table {
     korean: "발굴·연계 이력",
     required: false,
     key: &[],
+    refs: &[("person_id", "persons")],
     event_date: Some("event_month"),
     columns: &[
         col("person_id", Str, "→ persons"),

@@ -472,12 +472,9 @@ fn run(cli: Cli) -> Result<(), Failure> {
             let t = Instant::now();
             progress.stage("checking every row against the data contract");
             let mut ex = ex;
-            let set_aside = balgul::validate::row_level(&ex, as_of).map_err(extract_failure)?;
+            let set_aside = balgul::validate::validate(&mut ex, as_of).map_err(extract_failure)?;
             timings.push(("validate_rows", t.elapsed().as_secs_f64()));
             check_set_aside(&set_aside, strict, max_bad_rows)?;
-            for q in &set_aside {
-                ex.set_aside(q.table, q.bad.clone());
-            }
             progress.stage("screening (features, conditions, scores, ranking)");
             let s = balgul::screen::run(&ex, &rs)?;
             timings.extend(s.timings.iter().copied());
@@ -517,8 +514,13 @@ fn run(cli: Cli) -> Result<(), Failure> {
             manifest["rows_set_aside"] = balgul::manifest::set_aside(&set_aside);
             manifest["gates"] = serde_json::to_value(&gates)?;
             progress.stage("writing the lists");
+            let quarantine_rows = set_aside
+                .iter()
+                .map(|q| Ok((q.table, q.rows(&ex)?)))
+                .collect::<Result<Vec<_>, ExtractError>>()
+                .map_err(extract_failure)?;
             let quarantine: Vec<(&str, &polars::prelude::DataFrame)> =
-                set_aside.iter().map(|q| (q.table, &q.rows)).collect();
+                quarantine_rows.iter().map(|(t, df)| (*t, df)).collect();
             export::write_with(&out, force, &rs, &s, encoding, &manifest, &quarantine)?;
             progress.done();
             let listed: u64 = s.municipalities.values().map(|m| m.persons_listed).sum();

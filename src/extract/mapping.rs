@@ -189,11 +189,11 @@ impl Mapping {
             return load_table(dir, spec, spec.name, None);
         };
         if tm.absent {
-            return Ok(LoadedTable {
+            return Ok(LoadedTable::new(
                 spec,
-                source: TableSource::Absent,
-                lf: empty_frame(spec),
-            });
+                TableSource::Absent,
+                empty_frame(spec),
+            ));
         }
         let stem = tm.from.clone().unwrap_or_else(|| spec.name.to_string());
         let Some(source) = locate(dir, &stem)? else {
@@ -264,7 +264,7 @@ impl Mapping {
             None => name.to_string(),
         };
         let lf = conform(lf, &schema, spec, &source, Some(&from))?;
-        Ok(LoadedTable { spec, source, lf })
+        Ok(LoadedTable::new(spec, source, lf))
     }
 
     fn err(

@@ -58,13 +58,40 @@ impl TableSource {
 pub struct LoadedTable {
     pub spec: &'static Table,
     pub source: TableSource,
+    /// Every row, as read.
     lf: LazyFrame,
+    /// True for a row set aside by validation (see [`Extract::set_aside`]).
+    set_aside: Option<Expr>,
 }
 
 impl LoadedTable {
-    /// The table as a lazy frame with exactly the contract's columns, in contract order.
+    pub fn new(spec: &'static Table, source: TableSource, lf: LazyFrame) -> LoadedTable {
+        LoadedTable {
+            spec,
+            source,
+            lf,
+            set_aside: None,
+        }
+    }
+
+    /// The table as a lazy frame with exactly the contract's columns, in contract order,
+    /// without the rows set aside by validation.
     pub fn lazy(&self) -> LazyFrame {
+        match &self.set_aside {
+            Some(bad) => self.lf.clone().filter(bad.clone().not()),
+            None => self.lf.clone(),
+        }
+    }
+
+    /// Every row of the table as read, the rows set aside included (for row numbers in
+    /// messages and for the quarantine file).
+    pub fn raw_lazy(&self) -> LazyFrame {
         self.lf.clone()
+    }
+
+    /// True for a row set aside so far (`false` when none is).
+    pub fn set_aside_expr(&self) -> Expr {
+        self.set_aside.clone().unwrap_or(lit(false))
     }
 }
 
@@ -79,6 +106,7 @@ pub struct ExtractMeta {
 }
 
 /// An opened extract: its metadata and one lazy frame per contract table.
+#[derive(Clone)]
 pub struct Extract {
     pub dir: PathBuf,
     pub meta: ExtractMeta,
@@ -123,11 +151,16 @@ impl Extract {
             .unwrap_or_else(|| panic!("`{name}` is not a table of the data contract"))
     }
 
-    /// Leaves out of `table` every row for which `bad` is true: the rows set aside by
+    /// Leaves out of `table` every row for which `bad` (evaluated on the rows as read, null
+    /// meaning false) is true, on top of those left out before: the rows set aside by
     /// validation are not seen by any later scan.
     pub fn set_aside(&mut self, table: &str, bad: Expr) {
         if let Some(t) = self.tables.iter_mut().find(|t| t.spec.name == table) {
-            t.lf = t.lf.clone().filter(bad.not());
+            let bad = bad.fill_null(lit(false));
+            t.set_aside = Some(match t.set_aside.take() {
+                Some(before) => before.or(bad),
+                None => bad,
+            });
         }
     }
 
@@ -290,11 +323,11 @@ pub(crate) fn load_table(
                 stem: stem.to_string(),
             });
         }
-        return Ok(LoadedTable {
+        return Ok(LoadedTable::new(
             spec,
-            source: TableSource::Absent,
-            lf: empty_frame(spec),
-        });
+            TableSource::Absent,
+            empty_frame(spec),
+        ));
     };
     let csv_dtypes = match &source {
         TableSource::CsvFile(_) => Some(contract_schema(spec)),
@@ -305,7 +338,7 @@ pub(crate) fn load_table(
         .collect_schema()
         .map_err(|e| ExtractError::read(&source, e))?;
     let lf = conform(raw, &found, spec, &source, renamed)?;
-    Ok(LoadedTable { spec, source, lf })
+    Ok(LoadedTable::new(spec, source, lf))
 }
 
 /// The contract schema of a table.

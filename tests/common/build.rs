@@ -83,6 +83,18 @@ impl Build {
         self
     }
 
+    /// A diagnoses row written as it stands in the CSV.
+    pub fn dx_raw(&mut self, row: &str) -> &mut Self {
+        self.dx.push(row.to_string());
+        self
+    }
+
+    /// An ltc_assessments row written as it stands in the CSV.
+    pub fn ltc_raw(&mut self, row: &str) -> &mut Self {
+        self.ltc.push(row.to_string());
+        self
+    }
+
     /// A claim; returns its id.
     pub fn claim(
         &mut self,

@@ -1,0 +1,292 @@
+//! Duplicate keys and orphan rows (the contract's rules between rows): every row of a
+//! repeated key and every row whose `person_id` or `claim_id` is not a kept row of its parent
+//! is set aside with its reason, counted in the manifest, and the clean rows give the lists.
+//! The hashed and multi-pass strategies used on large extracts find exactly what the
+//! anti-join finds on small ones.
+
+mod common;
+
+use std::path::Path;
+use std::process::Output;
+
+use balgul::extract::Extract;
+use balgul::validate::{self, KeyLimits};
+use common::build::*;
+use polars::prelude::*;
+
+fn balgul(args: &[&str]) -> Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_balgul"))
+        .args(args)
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap()
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+/// Five people in 11110 mid-way through an LTC application, and one defect of each kind
+/// between rows:
+/// - DUP has two persons rows;
+/// - A has a claim CDUP written twice, with a diagnosis on it;
+/// - B has a diagnosis on a claim that does not exist (CNONE) and one on a claim set aside for
+///   a negative cost (CNEG);
+/// - GHOST (no persons row) has a claim and a programme event;
+/// - C's only application has its application_id written twice (so C is no longer pending);
+/// - D has the same month and service twice in ltc_services.
+fn keyed_extract(dir: &Path) {
+    let mut b = Build::new();
+    for p in ["A", "B", "C", "D"] {
+        b.person(p, 75, "11110");
+    }
+    b.pending("A").pending("B").pending("D");
+    b.ltc_raw(&format!("APPC,C,{},PENDING,,,,", d(-10)));
+    b.ltc_raw(&format!("APPC,C,{},PENDING,,,,", d(-9)));
+    b.person("DUP", 80, "11110")
+        .person("DUP", 81, "11110")
+        .pending("DUP");
+    let day = d(-20);
+    for _ in 0..2 {
+        b.claims_raw(&format!("CDUP,A,H1,31,OUT,{day},{day},1000"));
+    }
+    b.dx_raw("CDUP,A,I10,1");
+    b.visit_dx("B", &day, "I10");
+    b.dx_raw("CNONE,B,I10,1");
+    b.claims_raw(&format!("CNEG,B,H1,31,OUT,{day},{day},-5"));
+    b.dx_raw("CNEG,B,E11,1");
+    b.claims_raw(&format!("CGHOST,GHOST,H1,31,OUT,{day},{day},1000"));
+    b.program("GHOST", "11110", &month(1), "SENT");
+    b.service("D", &month(1), "HOME_CARE");
+    b.service("D", &month(1), "HOME_CARE");
+    b.service("D", &month(2), "HOME_CARE");
+    b.write(dir);
+}
+
+fn reasons(out: &Path, table: &str) -> Vec<(String, String)> {
+    let body = std::fs::read_to_string(out.join(format!("quarantine/{table}.csv")))
+        .unwrap_or_else(|e| panic!("quarantine/{table}.csv: {e}"));
+    body.lines()
+        .skip(1)
+        .map(|l| {
+            let first = l.split(',').next().unwrap().to_string();
+            let last = l.rsplit(',').next().unwrap().to_string();
+            (first, last)
+        })
+        .collect()
+}
+
+fn pairs(v: &[(&str, &str)]) -> Vec<(String, String)> {
+    v.iter()
+        .map(|(a, b)| (a.to_string(), b.to_string()))
+        .collect()
+}
+
+#[test]
+fn repeated_keys_and_orphans_are_set_aside_with_their_reason() {
+    let data = tempfile::tempdir().unwrap();
+    keyed_extract(data.path());
+    let root = tempfile::tempdir().unwrap();
+    let out = root.path().join("out");
+    let rules = default_rules();
+    let res = balgul(&[
+        "run",
+        "--data",
+        data.path().to_str().unwrap(),
+        "--rules",
+        rules.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--max-bad-rows",
+        "100%",
+    ]);
+    assert_eq!(res.status.code(), Some(0), "{}", text(&res));
+
+    assert_eq!(
+        reasons(&out, "persons"),
+        pairs(&[("DUP", "duplicate_key"), ("DUP", "duplicate_key")])
+    );
+    // Scan order; CNEG breaks a row rule, GHOST's claim has no person, CDUP repeats.
+    assert_eq!(
+        reasons(&out, "claims"),
+        pairs(&[
+            ("CDUP", "duplicate_key"),
+            ("CDUP", "duplicate_key"),
+            ("CNEG", "negative:cost_krw"),
+            ("CGHOST", "orphan:person_id"),
+        ])
+    );
+    // A diagnosis on a claim that is absent or set aside no longer counts: it is said so.
+    assert_eq!(
+        reasons(&out, "diagnoses"),
+        pairs(&[
+            ("CDUP", "orphan:claim_id"),
+            ("CNONE", "orphan:claim_id"),
+            ("CNEG", "orphan:claim_id"),
+        ])
+    );
+    // DUP's application is an orphan once both of DUP's persons rows are set aside.
+    let ltc = reasons(&out, "ltc_assessments");
+    assert_eq!(ltc.len(), 3, "{ltc:?}");
+    assert_eq!(
+        ltc.iter().filter(|(_, r)| r == "duplicate_key").count(),
+        2,
+        "{ltc:?}"
+    );
+    assert_eq!(
+        ltc.iter().filter(|(_, r)| r == "orphan:person_id").count(),
+        1,
+        "{ltc:?}"
+    );
+    assert_eq!(
+        reasons(&out, "ltc_services"),
+        pairs(&[("D", "duplicate_key"), ("D", "duplicate_key")])
+    );
+    assert_eq!(
+        reasons(&out, "program_history"),
+        pairs(&[("GHOST", "orphan:person_id")])
+    );
+
+    let m: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("manifest.json")).unwrap()).unwrap();
+    let q = m["rows_set_aside"].as_array().unwrap();
+    let claims = q.iter().find(|t| t["table"] == "claims").unwrap();
+    assert_eq!(claims["rows"], 5);
+    assert_eq!(claims["rows_set_aside"], 4);
+    let rules: Vec<(String, u64)> = claims["rules_rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["rule"].as_str().unwrap().to_string(),
+                r["rows"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        rules,
+        [
+            ("negative:cost_krw".to_string(), 1),
+            ("orphan:person_id".to_string(), 1),
+            ("duplicate_key".to_string(), 2)
+        ]
+    );
+
+    // A, B and D are listed; C (its only application set aside) and DUP are not.
+    let list = std::fs::read_to_string(out.join("candidates.csv")).unwrap();
+    let mut ids: Vec<&str> = list
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').nth(2).unwrap())
+        .collect();
+    ids.sort();
+    assert_eq!(ids, ["A", "B", "D"]);
+}
+
+#[test]
+fn strict_stops_at_a_repeated_claim_id_with_exit_3() {
+    let data = tempfile::tempdir().unwrap();
+    let mut b = Build::new();
+    b.person("A", 75, "11110").pending("A");
+    let day = d(-20);
+    for _ in 0..2 {
+        b.claims_raw(&format!("CDUP,A,H1,31,OUT,{day},{day},1000"));
+    }
+    b.write(data.path());
+    let root = tempfile::tempdir().unwrap();
+    let out = root.path().join("out");
+    let rules = default_rules();
+    let res = balgul(&[
+        "run",
+        "--data",
+        data.path().to_str().unwrap(),
+        "--rules",
+        rules.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--strict",
+    ]);
+    assert_eq!(res.status.code(), Some(3), "{}", text(&res));
+    let msg = text(&res);
+    assert!(
+        msg.contains("claims: 2 rows break the rule `duplicate_key`"),
+        "{msg}"
+    );
+    assert!(msg.contains("row 1: claim_id=CDUP"), "{msg}");
+    assert!(msg.contains("row 2: claim_id=CDUP"), "{msg}");
+    assert!(!out.exists());
+}
+
+/// What validation finds and keeps, table by table.
+fn outcome(dir: &Path, limits: KeyLimits) -> Vec<(String, String, u64, u64)> {
+    let mut ex = Extract::open(dir).unwrap();
+    let as_of = ex.reference_date(None).unwrap();
+    let found = validate::validate_with(&mut ex, as_of, limits).unwrap();
+    let mut v = Vec::new();
+    for s in found {
+        for r in s.rules {
+            let kept = ex.lazy(s.table).collect().unwrap().height() as u64;
+            v.push((s.table.to_string(), r.rule, r.rows, kept));
+        }
+    }
+    v
+}
+
+#[test]
+fn hashed_and_multi_pass_key_checks_find_exactly_what_the_anti_join_finds() {
+    let data = tempfile::tempdir().unwrap();
+    keyed_extract(data.path());
+    let by_join = outcome(data.path(), KeyLimits::default());
+    assert_eq!(by_join.len(), 9, "{by_join:#?}");
+    // Every parent checked by hashes, one pass ...
+    let hashed = outcome(
+        data.path(),
+        KeyLimits {
+            join_parent_max_rows: 0,
+            pass_bytes: 1 << 30,
+        },
+    );
+    assert_eq!(hashed, by_join);
+    // ... and by hashes in passes of two rows each (8 passes over 10 claims).
+    let passes = outcome(
+        data.path(),
+        KeyLimits {
+            join_parent_max_rows: 0,
+            pass_bytes: 16,
+        },
+    );
+    assert_eq!(passes, by_join);
+}
+
+#[test]
+fn a_clean_extract_has_no_repeated_key_and_no_orphan_by_any_strategy() {
+    let data = tempfile::tempdir().unwrap();
+    let mut b = Build::new();
+    for p in ["A", "B"] {
+        b.person(p, 75, "11110").pending(p);
+        b.visit_dx(p, &d(-3), "I10");
+        b.dispense(p, &d(-3), &["101301ATB"]);
+        b.service(p, &month(1), "HOME_CARE");
+    }
+    b.write(data.path());
+    for limits in [
+        KeyLimits::default(),
+        KeyLimits {
+            join_parent_max_rows: 0,
+            pass_bytes: 16,
+        },
+    ] {
+        assert_eq!(outcome(data.path(), limits), vec![]);
+    }
+    let ex = Extract::open(data.path()).unwrap();
+    let n = ex.lazy("diagnoses").select([len()]).collect().unwrap();
+    assert_eq!(
+        n.column("len").unwrap().get(0).unwrap().extract::<u32>(),
+        Some(2)
+    );
+}
