@@ -161,7 +161,23 @@ pub fn write_with(
         .and_then(|()| write_quarantine(&tmp, quarantine));
     if let Err(e) = result {
         let _ = std::fs::remove_dir_all(&tmp);
-        return Err(e);
+        // Name the output asked for (the file that failed was in a scratch directory, now
+        // removed) and say what became of the previous output.
+        return Err(match e {
+            ExportError::Io { path, message } => ExportError::Io {
+                message: format!(
+                    "{message} (writing {}); nothing was written, {}",
+                    path.strip_prefix(&tmp).unwrap_or(&path).display(),
+                    if out.exists() {
+                        "the previous output is unchanged"
+                    } else {
+                        "no partial output is left"
+                    }
+                ),
+                path: out.to_path_buf(),
+            },
+            other => other,
+        });
     }
     if out.exists() {
         if exchange(&tmp, out) {

@@ -128,3 +128,27 @@ fn a_csv_line_with_too_many_fields_is_named_by_line() {
         stderr(&o)
     );
 }
+
+#[test]
+fn a_full_disk_while_writing_a_report_is_named_with_the_path_and_no_panic() {
+    // /dev/full answers every write with ENOSPC. (A full disk under `run --out` is tried by
+    // scripts/full-disk.sh, which needs root to mount a small tmpfs.)
+    if !Path::new("/dev/full").exists() {
+        panic!("this test needs Linux's /dev/full");
+    }
+    let sample = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/sample");
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_balgul"))
+        .args(["diff", "--self-check", "--data"])
+        .arg(&sample)
+        .arg("--baseline")
+        .arg(default_rules())
+        .args(["--people", "/dev/full"])
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(err.contains("/dev/full"), "{err}");
+    assert!(err.contains("No space left on device"), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+}
