@@ -36,7 +36,7 @@ fn text(o: &Output) -> String {
 /// - A has a claim CDUP written twice, with a diagnosis on it;
 /// - B has a diagnosis on a claim that does not exist (CNONE) and one on a claim set aside for
 ///   a negative cost (CNEG);
-/// - GHOST (no persons row) has a claim and a programme event;
+/// - GHOST (no persons row) has a claim, a diagnosis on it and a programme event;
 /// - C's only application has its application_id written twice (so C is no longer pending);
 /// - D has the same month and service twice in ltc_services.
 fn keyed_extract(dir: &Path) {
@@ -60,6 +60,7 @@ fn keyed_extract(dir: &Path) {
     b.claims_raw(&format!("CNEG,B,H1,31,OUT,{day},{day},-5"));
     b.dx_raw("CNEG,B,E11,1");
     b.claims_raw(&format!("CGHOST,GHOST,H1,31,OUT,{day},{day},1000"));
+    b.dx_raw("CGHOST,GHOST,I10,1");
     b.program("GHOST", "11110", &month(1), "SENT");
     b.service("D", &month(1), "HOME_CARE");
     b.service("D", &month(1), "HOME_CARE");
@@ -127,6 +128,7 @@ fn repeated_keys_and_orphans_are_set_aside_with_their_reason() {
             ("CDUP", "orphan:claim_id"),
             ("CNONE", "orphan:claim_id"),
             ("CNEG", "orphan:claim_id"),
+            ("CGHOST", "orphan:claim_id"),
         ])
     );
     // DUP's application is an orphan once both of DUP's persons rows are set aside.
@@ -243,7 +245,9 @@ fn hashed_and_multi_pass_key_checks_find_exactly_what_the_anti_join_finds() {
     keyed_extract(data.path());
     let by_join = outcome(data.path(), KeyLimits::default());
     assert_eq!(by_join.len(), 9, "{by_join:#?}");
-    // Every parent checked by hashes, one pass ...
+    // Every parent checked by hashes, one pass (claims' keys hashed during their row-rule
+    // scan: CGHOST's, set aside afterwards as an orphan, must not count as kept for its
+    // diagnosis) ...
     let hashed = outcome(
         data.path(),
         KeyLimits {
@@ -289,4 +293,28 @@ fn a_clean_extract_has_no_repeated_key_and_no_orphan_by_any_strategy() {
         n.column("len").unwrap().get(0).unwrap().extract::<u32>(),
         Some(2)
     );
+}
+
+/// The claims' keys are hashed during their row-rule scan: a claim that scan sets aside must
+/// not be among them, or a diagnosis on it would pass for one on a kept claim.
+#[test]
+fn hashed_parent_keys_leave_out_the_rows_the_row_rules_set_aside() {
+    let data = tempfile::tempdir().unwrap();
+    let mut b = Build::new();
+    b.person("A", 75, "11110").pending("A");
+    let day = d(-20);
+    b.visit_dx("A", &day, "I10");
+    b.claims_raw(&format!("CNEG,A,H1,31,OUT,{day},{day},-5"));
+    b.dx_raw("CNEG,A,E11,1");
+    b.write(data.path());
+    let expected = vec![
+        ("claims".to_string(), "negative:cost_krw".to_string(), 1, 1),
+        ("diagnoses".to_string(), "orphan:claim_id".to_string(), 1, 1),
+    ];
+    assert_eq!(outcome(data.path(), KeyLimits::default()), expected);
+    let hashed = KeyLimits {
+        join_parent_max_rows: 0,
+        pass_bytes: 1 << 30,
+    };
+    assert_eq!(outcome(data.path(), hashed), expected);
 }
