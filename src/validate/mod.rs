@@ -335,26 +335,19 @@ pub fn validate_with(
         let t = ex.table(name).clone();
         let checks = checks_for(&t, as_of);
         // The key columns the key checks will hash, hashed during the row-rule scan so that
-        // their text is decoded once (within one pass's budget of hashes in all).
+        // their text is decoded once; each column's hashes within one pass's budget (at most
+        // two such columns a table, next to the parent's kept hashes).
         let total = crate::extract::count_rows(&t)?;
         let mut taps = keys::Taps::default();
-        let mut budget = limits.pass_bytes;
-        let mut wanted: Vec<(&str, Expr)> = Vec::new();
-        if !t.spec.key.is_empty() {
-            wanted.push(("__key", keys::key_text(t.spec.key)));
+        if !t.spec.key.is_empty() && keys::fits_one_pass(total, limits) {
+            taps.want("__key", keys::key_text(t.spec.key), total);
         }
         for &(column, parent) in t.spec.refs {
             let parent_rows = rows_of(&kept_rows, parent);
             if parent_rows > limits.join_parent_max_rows
                 && keys::fits_one_pass(parent_rows.max(total), limits)
             {
-                wanted.push((column, col(column)));
-            }
-        }
-        for (name, expr) in wanted {
-            if keys::fits_one_pass(total, limits) && total.saturating_mul(8) <= budget {
-                budget -= total * 8;
-                taps.want(name, expr, total);
+                taps.want(column, col(column), total);
             }
         }
         let (row_findings, row_bad_rows) = row_rules(&t, &checks, &taps)?;
