@@ -9,7 +9,7 @@ use std::time::Instant;
 
 use anyhow::Context;
 use balgul::export::{self, Encoding};
-use balgul::extract::{Extract, ExtractError, Mapping};
+use balgul::extract::{Extract, ExtractError, InputEncoding, Mapping};
 use balgul::synth::{self, Format, SynthConfig};
 use chrono::NaiveDate;
 use clap::{Parser, Subcommand};
@@ -82,6 +82,9 @@ enum Command {
         /// A mapping file (TOML) from a warehouse's own columns to the contract.
         #[arg(long)]
         mapping: Option<PathBuf>,
+        /// Encoding of the extract's CSV files (Parquet text is always UTF-8).
+        #[arg(long, value_enum, default_value_t = InputEncoding::Utf8)]
+        input_encoding: InputEncoding,
         /// Replace an existing output directory (only once the new one is complete).
         #[arg(long)]
         force: bool,
@@ -132,6 +135,9 @@ enum Command {
         /// A mapping file (TOML) from a warehouse's own columns to the contract.
         #[arg(long)]
         mapping: Option<PathBuf>,
+        /// Encoding of the extract's CSV files (Parquet text is always UTF-8).
+        #[arg(long, value_enum, default_value_t = InputEncoding::Utf8)]
+        input_encoding: InputEncoding,
     },
     /// Explain one person: every feature, each criterion with pass/fail, the score term by
     /// term, and the rank in the municipality.
@@ -147,6 +153,9 @@ enum Command {
         as_of: Option<NaiveDate>,
         #[arg(long)]
         mapping: Option<PathBuf>,
+        /// Encoding of the extract's CSV files (Parquet text is always UTF-8).
+        #[arg(long, value_enum, default_value_t = InputEncoding::Utf8)]
+        input_encoding: InputEncoding,
     },
     /// Run rule tests: tiny inline extracts with the outcome expected per person
     /// (rules/tests/ by default). Exit 1 when a test fails.
@@ -163,6 +172,9 @@ enum Command {
         /// A mapping file (TOML) from a warehouse's own columns to the contract.
         #[arg(long)]
         mapping: Option<PathBuf>,
+        /// Encoding of the extract's CSV files (Parquet text is always UTF-8).
+        #[arg(long, value_enum, default_value_t = InputEncoding::Utf8)]
+        input_encoding: InputEncoding,
     },
 }
 
@@ -323,10 +335,11 @@ impl Progress {
 fn open_extract(
     data: &Path,
     mapping: Option<PathBuf>,
+    encoding: InputEncoding,
     as_of: Option<NaiveDate>,
 ) -> Result<(Extract, NaiveDate), Failure> {
     let mapping = load_mapping(mapping)?;
-    let ex = Extract::open_with(data, mapping.as_ref()).map_err(extract_failure)?;
+    let ex = Extract::open_encoded(data, mapping.as_ref(), encoding).map_err(extract_failure)?;
     let as_of = ex.reference_date(as_of).map_err(|e| Failure {
         code: 2,
         error: e.into(),
@@ -436,6 +449,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
             out,
             encoding,
             mapping,
+            input_encoding,
             force,
             dry_run,
             strict,
@@ -454,7 +468,8 @@ fn run(cli: Cli) -> Result<(), Failure> {
             }
             let progress = Progress::new();
             progress.stage("opening the extract");
-            let ex = Extract::open_with(&data, mapping.as_ref()).map_err(extract_failure)?;
+            let ex = Extract::open_encoded(&data, mapping.as_ref(), input_encoding)
+                .map_err(extract_failure)?;
             let as_of = ex.reference_date(as_of).map_err(|e| Failure {
                 code: 2,
                 error: e.into(),
@@ -555,8 +570,9 @@ fn run(cli: Cli) -> Result<(), Failure> {
             people,
             threshold,
             mapping,
+            input_encoding,
         } => {
-            let (ex, as_of) = open_extract(&data, mapping, as_of)?;
+            let (ex, as_of) = open_extract(&data, mapping, input_encoding, as_of)?;
             let candidate = if self_check {
                 baseline.clone()
             } else {
@@ -611,8 +627,9 @@ fn run(cli: Cli) -> Result<(), Failure> {
             person,
             as_of,
             mapping,
+            input_encoding,
         } => {
-            let (ex, as_of) = open_extract(&data, mapping, as_of)?;
+            let (ex, as_of) = open_extract(&data, mapping, input_encoding, as_of)?;
             let rs = balgul::rules::load(&rules, as_of).map_err(rule_failure)?;
             let Some(text) = balgul::explain::explain(&ex, &rs, &person)? else {
                 return Err(Failure {
@@ -665,9 +682,14 @@ fn run(cli: Cli) -> Result<(), Failure> {
                 });
             }
         }
-        Command::Inspect { data, mapping } => {
+        Command::Inspect {
+            data,
+            mapping,
+            input_encoding,
+        } => {
             let mapping = load_mapping(mapping)?;
-            let ex = Extract::open_with(&data, mapping.as_ref()).map_err(extract_failure)?;
+            let ex = Extract::open_encoded(&data, mapping.as_ref(), input_encoding)
+                .map_err(extract_failure)?;
             if let Some(d) = ex.meta.as_of {
                 println!("as_of: {d}");
             }

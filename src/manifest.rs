@@ -8,7 +8,7 @@ use rayon::prelude::*;
 use serde_json::{Value as J, json};
 use sha2::{Digest, Sha256};
 
-use crate::extract::{Extract, ExtractError, count_rows};
+use crate::extract::{Extract, ExtractError, TableSource, count_rows};
 use crate::ir::{RuleSet, Value};
 use crate::screen::Screening;
 
@@ -39,7 +39,8 @@ fn param_json(v: &Value) -> J {
     }
 }
 
-/// The inputs: per table, its files with their SHA-256 and size, and its row count.
+/// The inputs: per table, its files with their SHA-256 and size, and its row count (and
+/// `encoding` for a CSV file read as CP949).
 pub fn inputs(ex: &Extract) -> Result<J, ExtractError> {
     let mut tables = Vec::new();
     for t in ex.tables() {
@@ -57,7 +58,12 @@ pub fn inputs(ex: &Extract) -> Result<J, ExtractError> {
             .collect();
         let files: Vec<J> = hashed.into_iter().collect::<Result<_, _>>()?;
         let rows = count_rows(t)?;
-        tables.push(json!({ "table": t.spec.name, "source": t.source.display_path(), "rows": rows, "files": files }));
+        let mut table = json!({ "table": t.spec.name, "source": t.source.display_path(), "rows": rows, "files": files });
+        if let TableSource::CsvTranscoded { .. } = t.source {
+            // The files hashed are the originals; their text was read as CP949.
+            table["encoding"] = json!("cp949");
+        }
+        tables.push(table);
     }
     Ok(J::Array(tables))
 }

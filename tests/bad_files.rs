@@ -113,7 +113,107 @@ fn cp949_bytes_in_a_utf8_csv_are_named_by_line_and_shown_as_cp949() {
         e.contains("line 3: a field is not UTF-8 text (it reads as `홍길동` in CP949"),
         "{e}"
     );
+    assert!(e.contains("pass --input-encoding cp949"), "{e}");
     assert!(e.contains("iconv -f CP949 -t UTF-8 persons.csv"), "{e}");
+}
+
+fn run_cp949(data: &Path) -> Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_balgul"))
+        .args(["run", "--dry-run", "--input-encoding", "cp949", "--data"])
+        .arg(data)
+        .arg("--rules")
+        .arg(default_rules())
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap()
+}
+
+fn cp949(text: &str) -> Vec<u8> {
+    let (bytes, _, unmappable) = encoding_rs::EUC_KR.encode(text);
+    assert!(!unmappable);
+    bytes.into_owned()
+}
+
+#[test]
+fn a_cp949_csv_is_read_with_input_encoding_cp949() {
+    let body = cp949(&format!(
+        "{HEADER}A,1956,F,11110,NHI,5,false,\n홍길동,1950,F,11110,NHI,5,false,\n"
+    ));
+    let (_t, dir) = csv_extract(&body);
+    let o = run_cp949(&dir);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let ex =
+        balgul::extract::Extract::open_encoded(&dir, None, balgul::extract::InputEncoding::Cp949)
+            .unwrap();
+    // The manifest says how the file was read.
+    let inputs = balgul::manifest::inputs(&ex).unwrap();
+    let first = &inputs.as_array().unwrap()[0];
+    assert_eq!(first["table"], "persons");
+    assert_eq!(first["encoding"], "cp949");
+    assert_eq!(first["rows"], 2);
+    let persons = ex.lazy("persons").collect().unwrap();
+    let ids: Vec<Option<&str>> = persons
+        .column("person_id")
+        .unwrap()
+        .str()
+        .unwrap()
+        .iter()
+        .collect();
+    assert_eq!(ids, [Some("A"), Some("홍길동")]);
+    // The input's hash is the original file's, not its UTF-8 copy's.
+    assert_eq!(
+        ex.table("persons").source.files(),
+        [dir.join("persons.csv")]
+    );
+}
+
+#[test]
+fn bytes_that_are_not_cp949_are_named_by_line() {
+    let mut body = cp949(&format!("{HEADER}A,1956,F,11110,NHI,5,false,\n"));
+    body.extend_from_slice(b"B\xff,1950,F,11110,NHI,5,false,\n");
+    let (_t, dir) = csv_extract(&body);
+    let o = run_cp949(&dir);
+    assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
+    let e = stderr(&o);
+    assert!(
+        e.contains(&format!(
+            "{}: line 3: bytes that are not CP949 (FF)",
+            dir.join("persons.csv").display()
+        )),
+        "{e}"
+    );
+}
+
+#[test]
+fn a_utf8_csv_read_as_cp949_is_refused() {
+    let body = format!("{HEADER}A,1956,F,11110,NHI,5,false,\n홍길동,1950,F,11110,NHI,5,false,\n");
+    let (_t, dir) = csv_extract(body.as_bytes());
+    let o = run_cp949(&dir);
+    assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
+    let e = stderr(&o);
+    assert!(
+        e.contains("the file is UTF-8 text already, not CP949"),
+        "{e}"
+    );
+    assert!(e.contains("fix: drop --input-encoding cp949"), "{e}");
+}
+
+#[test]
+fn a_broken_quote_in_a_cp949_csv_is_named_by_the_original_line() {
+    let body = cp949(&format!(
+        "{HEADER}홍길동,1956,F,11110,NHI,5,false,\n\"B,1950,F,11110,NHI,5,false,\n"
+    ));
+    let (_t, dir) = csv_extract(&body);
+    let o = run_cp949(&dir);
+    assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
+    let e = stderr(&o);
+    assert!(
+        e.contains(&format!(
+            "{}: line 3: 1 field(s) where the header has 8; a quote",
+            dir.join("persons.csv").display()
+        )),
+        "{e}"
+    );
 }
 
 #[test]

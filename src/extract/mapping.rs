@@ -17,7 +17,8 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use super::{
-    ExtractError, LoadedTable, TableSource, conform, empty_frame, load_table, locate, scan_source,
+    ExtractError, InputEncoding, LoadedTable, TableSource, conform, empty_frame, load_table,
+    locate, scan_source,
 };
 use crate::contract::{ColType, Table};
 use crate::diag::{Diagnostic, inner_span, shift};
@@ -184,9 +185,10 @@ impl Mapping {
         dir: &Path,
         spec: &'static Table,
         loaded: &[LoadedTable],
+        encoding: InputEncoding,
     ) -> Result<LoadedTable, ExtractError> {
         let Some(tm) = self.tables.get(spec.name) else {
-            return load_table(dir, spec, spec.name, None);
+            return load_table(dir, spec, spec.name, None, encoding);
         };
         if tm.absent {
             return Ok(LoadedTable::new(
@@ -196,7 +198,7 @@ impl Mapping {
             ));
         }
         let stem = tm.from.clone().unwrap_or_else(|| spec.name.to_string());
-        let Some(source) = locate(dir, &stem)? else {
+        let Some(source) = locate(dir, &stem, encoding)? else {
             return Err(ExtractError::MissingTable {
                 dir: dir.to_path_buf(),
                 table: spec.name,

@@ -29,16 +29,53 @@ pub enum TableSource {
     },
     ParquetFile(PathBuf),
     CsvFile(PathBuf),
+    /// A CSV file in another encoding than UTF-8, read through its UTF-8 copy (line for line:
+    /// the line numbers of messages are the original's).
+    CsvTranscoded {
+        path: PathBuf,
+        utf8: Transcoded,
+    },
     /// An optional table that the extract does not have: an empty frame stands in for it.
     Absent,
 }
+
+/// Text encoding of CSV inputs (Parquet text is UTF-8 by its format).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum InputEncoding {
+    #[default]
+    Utf8,
+    /// CP949 (UHC, a superset of EUC-KR), as older Korean systems export: each CSV file is
+    /// transcoded to a temporary UTF-8 copy, line for line, before it is read.
+    Cp949,
+}
+
+/// The temporary UTF-8 copy of a transcoded CSV file; deleted when the last table using it
+/// is dropped.
+#[derive(Debug, Clone)]
+pub struct Transcoded(Arc<tempfile::TempPath>);
+
+impl Transcoded {
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl PartialEq for Transcoded {
+    fn eq(&self, other: &Self) -> bool {
+        self.path() == other.path()
+    }
+}
+
+impl Eq for Transcoded {}
 
 impl TableSource {
     /// The files that make up the table, for hashing and messages.
     pub fn files(&self) -> Vec<PathBuf> {
         match self {
             TableSource::ParquetParts { parts, .. } => parts.clone(),
-            TableSource::ParquetFile(p) | TableSource::CsvFile(p) => vec![p.clone()],
+            TableSource::ParquetFile(p)
+            | TableSource::CsvFile(p)
+            | TableSource::CsvTranscoded { path: p, .. } => vec![p.clone()],
             TableSource::Absent => vec![],
         }
     }
@@ -47,7 +84,9 @@ impl TableSource {
     pub fn display_path(&self) -> String {
         match self {
             TableSource::ParquetParts { dir, .. } => format!("{}/", dir.display()),
-            TableSource::ParquetFile(p) | TableSource::CsvFile(p) => p.display().to_string(),
+            TableSource::ParquetFile(p)
+            | TableSource::CsvFile(p)
+            | TableSource::CsvTranscoded { path: p, .. } => p.display().to_string(),
             TableSource::Absent => "(absent)".to_string(),
         }
     }
@@ -121,6 +160,16 @@ impl Extract {
 
     /// Opens the extract in `dir`, converting it with `mapping` when one is given.
     pub fn open_with(dir: &Path, mapping: Option<&Mapping>) -> Result<Extract, ExtractError> {
+        Self::open_encoded(dir, mapping, InputEncoding::Utf8)
+    }
+
+    /// Opens the extract in `dir` (through `mapping` when one is given), its CSV files in
+    /// `encoding`.
+    pub fn open_encoded(
+        dir: &Path,
+        mapping: Option<&Mapping>,
+        encoding: InputEncoding,
+    ) -> Result<Extract, ExtractError> {
         if !dir.is_dir() {
             return Err(ExtractError::NotADirectory {
                 path: dir.to_path_buf(),
@@ -130,8 +179,8 @@ impl Extract {
         let mut tables = Vec::with_capacity(contract::TABLES.len());
         for spec in contract::TABLES {
             let loaded = match mapping {
-                Some(m) => m.load(dir, spec, &tables)?,
-                None => load_table(dir, spec, spec.name, None)?,
+                Some(m) => m.load(dir, spec, &tables, encoding)?,
+                None => load_table(dir, spec, spec.name, None, encoding)?,
             };
             tables.push(loaded);
         }
@@ -233,7 +282,11 @@ fn line_of(text: &str, offset: usize) -> usize {
 
 /// Finds the file(s) holding table `stem` in `dir`: `stem/` with Parquet parts, then
 /// `stem.parquet`, then `stem.csv`.
-pub fn locate(dir: &Path, stem: &str) -> Result<Option<TableSource>, ExtractError> {
+pub fn locate(
+    dir: &Path,
+    stem: &str,
+    encoding: InputEncoding,
+) -> Result<Option<TableSource>, ExtractError> {
     let parts_dir = dir.join(stem);
     if parts_dir.is_dir() {
         let mut parts = Vec::new();
@@ -266,7 +319,13 @@ pub fn locate(dir: &Path, stem: &str) -> Result<Option<TableSource>, ExtractErro
     }
     let csv = dir.join(format!("{stem}.csv"));
     if csv.is_file() {
-        return Ok(Some(TableSource::CsvFile(csv)));
+        return Ok(Some(match encoding {
+            InputEncoding::Utf8 => TableSource::CsvFile(csv),
+            InputEncoding::Cp949 => {
+                let utf8 = transcode_cp949(&csv)?;
+                TableSource::CsvTranscoded { path: csv, utf8 }
+            }
+        }));
     }
     Ok(None)
 }
@@ -292,7 +351,12 @@ pub(crate) fn scan_source(
             LazyFrame::scan_parquet(path, ScanArgsParquet::default())
                 .map_err(|e| ExtractError::read(source, e))
         }
-        TableSource::CsvFile(p) => {
+        TableSource::CsvFile(_) | TableSource::CsvTranscoded { .. } => {
+            let p = match source {
+                TableSource::CsvTranscoded { utf8, .. } => utf8.path(),
+                TableSource::CsvFile(p) => p.as_path(),
+                _ => unreachable!(),
+            };
             let path = PlRefPath::try_from_path(p).map_err(|e| ExtractError::read(source, e))?;
             LazyCsvReader::new(path)
                 .with_has_header(true)
@@ -314,8 +378,9 @@ pub(crate) fn load_table(
     spec: &'static Table,
     stem: &str,
     renamed: Option<&dyn Fn(&str) -> String>,
+    encoding: InputEncoding,
 ) -> Result<LoadedTable, ExtractError> {
-    let Some(source) = locate(dir, stem)? else {
+    let Some(source) = locate(dir, stem, encoding)? else {
         if spec.required {
             return Err(ExtractError::MissingTable {
                 dir: dir.to_path_buf(),
@@ -330,7 +395,7 @@ pub(crate) fn load_table(
         ));
     };
     let csv_dtypes = match &source {
-        TableSource::CsvFile(_) => Some(contract_schema(spec)),
+        TableSource::CsvFile(_) | TableSource::CsvTranscoded { .. } => Some(contract_schema(spec)),
         _ => None,
     };
     let mut raw = scan_source(&source, csv_dtypes)?;
@@ -486,6 +551,9 @@ impl ExtractError {
     pub(crate) fn read(source: &TableSource, e: PolarsError) -> ExtractError {
         let message = match source {
             TableSource::CsvFile(p) => csv_diagnosis(p).unwrap_or_else(|| polars_message(&e)),
+            TableSource::CsvTranscoded { utf8, .. } => {
+                csv_diagnosis(utf8.path()).unwrap_or_else(|| polars_message(&e))
+            }
             _ => polars_message(&e),
         };
         ExtractError::Read {
@@ -493,6 +561,84 @@ impl ExtractError {
             message,
         }
     }
+}
+
+const UTF8_ALREADY: &str = "the file is UTF-8 text already, not CP949 (read as CP949, its Korean would turn into other characters)\n  fix: drop --input-encoding cp949";
+
+/// A UTF-8 copy of the CP949 file `path`, streamed (the file may be larger than memory).
+/// Newlines are single bytes in both encodings, so line N of the copy is line N of the
+/// original. Bytes that are not CP949, or a file that reads as UTF-8 text already, are
+/// refused with the line and the fix.
+fn transcode_cp949(path: &Path) -> Result<Transcoded, ExtractError> {
+    use encoding_rs::DecoderResult;
+    use std::io::{BufReader, BufWriter, Read, Write};
+
+    let io = |e: std::io::Error| ExtractError::Io {
+        path: path.to_path_buf(),
+        source: e,
+    };
+    let fail = |message: String| ExtractError::Read {
+        file: path.display().to_string(),
+        message,
+    };
+    let mut input = BufReader::with_capacity(1 << 20, std::fs::File::open(path).map_err(io)?);
+    let tmp = tempfile::Builder::new()
+        .prefix("balgul-cp949-")
+        .suffix(".csv")
+        .tempfile()
+        .map_err(io)?;
+    let (file, tmp_path) = tmp.into_parts();
+    let mut out = BufWriter::with_capacity(1 << 20, file);
+    let mut cp949 = encoding_rs::EUC_KR.new_decoder_without_bom_handling();
+    let mut as_utf8 = encoding_rs::UTF_8.new_decoder_without_bom_handling();
+    let mut inbuf = vec![0u8; 1 << 20];
+    let mut outbuf = vec![0u8; (1 << 21) + 16];
+    let mut scratch = vec![0u8; (1 << 20) + 16];
+    let (mut line, mut non_ascii, mut valid_utf8) = (1u64, false, true);
+    loop {
+        let n = input.read(&mut inbuf).map_err(io)?;
+        let last = n == 0;
+        let mut chunk = &inbuf[..n];
+        if valid_utf8 {
+            let (r, _, _) = as_utf8.decode_to_utf8_without_replacement(chunk, &mut scratch, last);
+            valid_utf8 = !matches!(r, DecoderResult::Malformed(..));
+            non_ascii |= !chunk.is_ascii();
+        }
+        loop {
+            let src = chunk;
+            let (r, read, written) =
+                cp949.decode_to_utf8_without_replacement(src, &mut outbuf, last);
+            let done = &outbuf[..written];
+            line += done.iter().filter(|&&b| b == b'\n').count() as u64;
+            out.write_all(done).map_err(io)?;
+            chunk = &src[read..];
+            match r {
+                DecoderResult::InputEmpty => break,
+                DecoderResult::OutputFull => continue,
+                DecoderResult::Malformed(..) if valid_utf8 && non_ascii => {
+                    return Err(fail(format!("line {line}: {UTF8_ALREADY}")));
+                }
+                DecoderResult::Malformed(len, extra) => {
+                    let end = read - usize::from(extra);
+                    let start = end.saturating_sub(usize::from(len));
+                    let bytes: Vec<String> =
+                        src[start..end].iter().map(|b| format!("{b:02X}")).collect();
+                    return Err(fail(format!(
+                        "line {line}: bytes that are not CP949 ({})\n  fix: check the file's encoding; without --input-encoding the file is read as UTF-8",
+                        bytes.join(" ")
+                    )));
+                }
+            }
+        }
+        if last {
+            break;
+        }
+    }
+    if valid_utf8 && non_ascii {
+        return Err(fail(UTF8_ALREADY.to_string()));
+    }
+    out.flush().map_err(io)?;
+    Ok(Transcoded(Arc::new(tmp_path)))
 }
 
 /// Why a CSV file cannot be read, with the line and the fix: bytes that are not UTF-8 (a
@@ -523,7 +669,7 @@ pub fn csv_diagnosis(path: &Path) -> Option<String> {
                 format!("it reads as `{as_cp949}` in CP949: the file was saved as CP949/EUC-KR")
             };
             return Some(format!(
-                "line {line}: a field is not UTF-8 text ({why})\n  fix: convert the file to UTF-8, e.g. `iconv -f CP949 -t UTF-8 {name} > {name}.utf8` and put that in its place",
+                "line {line}: a field is not UTF-8 text ({why})\n  fix: pass --input-encoding cp949 if the extract's CSV files are CP949, or convert the file to UTF-8, e.g. `iconv -f CP949 -t UTF-8 {name} > {name}.utf8` and put that in its place",
                 name = path
                     .file_name()
                     .map(|n| n.to_string_lossy().to_string())
