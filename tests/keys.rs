@@ -318,3 +318,111 @@ fn hashed_parent_keys_leave_out_the_rows_the_row_rules_set_aside() {
     };
     assert_eq!(outcome(data.path(), hashed), expected);
 }
+
+/// Files of an output directory by name, `manifest.json` without its wall times.
+fn output_files(dir: &Path) -> Vec<(String, Vec<u8>)> {
+    let mut v = Vec::new();
+    for sub in ["", "quarantine", "by-municipality"] {
+        let d = dir.join(sub);
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if !p.is_file() {
+                continue;
+            }
+            let name = format!("{sub}/{}", p.file_name().unwrap().to_string_lossy());
+            let mut bytes = std::fs::read(&p).unwrap();
+            if name == "/manifest.json" {
+                let mut m: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+                m.as_object_mut().unwrap().remove("wall_seconds");
+                bytes = serde_json::to_vec(&m).unwrap();
+            }
+            v.push((name, bytes));
+        }
+    }
+    v.sort();
+    v
+}
+
+/// A synthetic extract of 2,000 people (many morsels per table) with repeated claims, orphan
+/// diagnoses and a repeated person: what is set aside, its reasons and the lists do not
+/// depend on the number of threads (the key hashes are gathered in whatever order the threads
+/// finish).
+#[test]
+fn set_aside_rows_and_lists_are_byte_identical_with_one_or_four_threads() {
+    let root = tempfile::tempdir().unwrap();
+    let data = root.path().join("x");
+    let o = balgul(&[
+        "synth",
+        "--persons",
+        "2000",
+        "--seed",
+        "3",
+        "--as-of",
+        "2026-10-31",
+        "--min-age",
+        "65",
+        "--format",
+        "csv",
+        "--out",
+        data.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let append = |table: &str, extra: &str| {
+        let p = data.join(format!("{table}.csv"));
+        let mut body = std::fs::read_to_string(&p).unwrap();
+        body.push_str(extra);
+        std::fs::write(&p, body).unwrap();
+    };
+    let claims = std::fs::read_to_string(data.join("claims.csv")).unwrap();
+    let repeated: String = claims
+        .lines()
+        .skip(1)
+        .step_by(997)
+        .map(|l| format!("{l}\n"))
+        .collect();
+    assert!(repeated.lines().count() > 50);
+    append("claims", &repeated);
+    let person = claims.lines().nth(1).unwrap().split(',').nth(1).unwrap();
+    append(
+        "diagnoses",
+        &(0..20)
+            .map(|i| format!("CNONE{i:04},{person},I10,1\n"))
+            .collect::<String>(),
+    );
+    let persons = std::fs::read_to_string(data.join("persons.csv")).unwrap();
+    append("persons", &format!("{}\n", persons.lines().nth(7).unwrap()));
+
+    let rules = default_rules();
+    let run = |threads: &str, out: &Path| {
+        let o = std::process::Command::new(env!("CARGO_BIN_EXE_balgul"))
+            .args(["run", "--max-bad-rows", "100%", "--data"])
+            .arg(&data)
+            .arg("--rules")
+            .arg(&rules)
+            .arg("--out")
+            .arg(out)
+            .env("POLARS_MAX_THREADS", threads)
+            .env("RAYON_NUM_THREADS", threads)
+            .env("NO_COLOR", "1")
+            .output()
+            .unwrap();
+        assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    };
+    let (a, b) = (root.path().join("a"), root.path().join("b"));
+    run("1", &a);
+    run("4", &b);
+    let (fa, fb) = (output_files(&a), output_files(&b));
+    let names: Vec<&str> = fa.iter().map(|(n, _)| n.as_str()).collect();
+    for q in [
+        "quarantine/claims.csv",
+        "quarantine/diagnoses.csv",
+        "quarantine/persons.csv",
+    ] {
+        assert!(names.contains(&q), "{names:?}");
+    }
+    assert_eq!(fa.len(), fb.len());
+    for ((na, xa), (nb, xb)) in fa.iter().zip(&fb) {
+        assert_eq!(na, nb);
+        assert!(xa == xb, "{na} differs between 1 and 4 threads");
+    }
+}
