@@ -48,9 +48,10 @@ const SEED: u64 = 0x6261_6c67_756c;
 /// more than the hashes. National persons (~10 M) therefore go by hashes (not measured).
 pub const JOIN_PARENT_MAX_ROWS: u64 = 2_000_000;
 
-/// The most bytes of hashes one pass holds per table (8 bytes a row): 268 M rows, so a
+/// The most bytes of hashes one pass holds per column (8 bytes a row): 268 M rows, so a
 /// 3 M-person extract (236 M claims) takes one pass and a national year of claims (~1 B rows)
-/// four, a parent's and a child's hashes (2 × 2 GiB) in memory at a time.
+/// four. At most four such arrays are held at a time: a parent's kept hashes, a child's two
+/// tapped columns (`claim_id`, `person_id`) and a second parent's hashes.
 pub const PASS_BYTES: u64 = 2 << 30;
 
 /// Where the key checks switch strategy; the defaults are [`JOIN_PARENT_MAX_ROWS`] and
@@ -197,6 +198,11 @@ impl Taps {
                 let flags = cols[0].as_materialized_series().bool()?.clone();
                 for (c, sink) in cols[1..].iter().zip(&sinks) {
                     let text = c.as_materialized_series().str()?.clone();
+                    if text.len() != flags.len() {
+                        return Err(PolarsError::ComputeError(
+                            "a key column and its row flags differ in length".into(),
+                        ));
+                    }
                     let mut local = Vec::with_capacity(text.len());
                     for (b, v) in flags.iter().zip(text.iter()) {
                         if let (Some(false) | None, Some(v)) = (b, v) {
@@ -269,6 +275,34 @@ fn counted_keys(df: DataFrame) -> PolarsResult<(Series, u64)> {
     Ok((df.column("__key")?.as_materialized_series().clone(), rows))
 }
 
+/// `sorted` with `rows` occurrences of each `(hash, rows)` of `gone` (sorted by hash; a hash
+/// may appear more than once) removed; a hash left with occurrences keeps one.
+fn without_rows(sorted: &[u64], gone: &[(u64, u64)]) -> Vec<u64> {
+    let mut out = Vec::with_capacity(sorted.len());
+    let mut g = 0;
+    let mut i = 0;
+    while i < sorted.len() {
+        let h = sorted[i];
+        let run = sorted[i..].iter().take_while(|&&x| x == h).count();
+        while g < gone.len() && gone[g].0 < h {
+            g += 1;
+        }
+        let mut removed = 0u64;
+        let mut k = g;
+        while k < gone.len() && gone[k].0 == h {
+            removed += gone[k].1;
+            k += 1;
+        }
+        if removed == 0 {
+            out.extend_from_slice(&sorted[i..i + run]);
+        } else if (run as u64) > removed {
+            out.push(h);
+        }
+        i += run;
+    }
+    out
+}
+
 /// Hashes of a parent's kept keys, kept from its duplicate check for its children (only when
 /// they fit one pass).
 pub struct ParentHashes {
@@ -323,17 +357,24 @@ pub fn duplicates(
     if df.height() == 0 {
         return Ok((None, parent));
     }
-    let (keys, n) = counted_keys(df).map_err(err)?;
+    let (keys, n) = counted_keys(df.clone()).map_err(err)?;
     if let Some(p) = parent.as_mut() {
-        let mut gone: Vec<u64> = keys
+        // The rows of each repeated key's hash, set aside. A hash keeps its place among the
+        // parent's keys while it has more rows than that: a kept key whose hash equals a
+        // repeated key's must still be found by its children.
+        let per_key = df
+            .column("__n")
+            .and_then(|c| c.cast(&DataType::UInt64))
+            .map_err(err)?;
+        let mut gone: Vec<(u64, u64)> = keys
             .str()
             .map_err(err)?
             .iter()
-            .flatten()
-            .map(hash_key)
+            .zip(per_key.u64().map_err(err)?.iter())
+            .filter_map(|(k, n)| Some((hash_key(k?), n?)))
             .collect();
         gone.sort_unstable();
-        p.sorted.retain(|h| gone.binary_search(h).is_err());
+        p.sorted = without_rows(&p.sorted, &gone);
     }
     let finding = Finding {
         rule: "duplicate_key".into(),
@@ -448,6 +489,17 @@ pub fn orphans(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_repeated_keys_hash_stays_while_a_kept_key_shares_it() {
+        // Hash 5: a key repeated twice (both rows set aside) and, by a collision, one kept key.
+        // Hash 7: only a repeated key. Hash 9: kept keys only.
+        let sorted = [1, 5, 5, 5, 7, 7, 9, 9];
+        assert_eq!(without_rows(&sorted, &[(5, 2), (7, 2)]), [1, 5, 9, 9]);
+        assert_eq!(without_rows(&sorted, &[(5, 3)]), [1, 7, 7, 9, 9]);
+        assert_eq!(without_rows(&sorted, &[]), sorted);
+        assert_eq!(without_rows(&[], &[(5, 1)]), Vec::<u64>::new());
+    }
 
     #[test]
     fn passes_split_by_the_top_bits_and_cover_every_hash() {

@@ -336,24 +336,26 @@ pub fn validate_with(
         let checks = checks_for(&t, as_of);
         // The key columns the key checks will hash, hashed during the row-rule scan so that
         // their text is decoded once; each column's hashes within one pass's budget (at most
-        // two such columns a table, next to the parent's kept hashes).
-        let total = crate::extract::count_rows(&t)?;
+        // two such columns a table, next to the parent's kept hashes). `rows` (from the
+        // files' metadata where they have it) only sizes them; the counts below come from
+        // the scans themselves.
+        let rows = crate::extract::count_rows(&t)?;
         let mut taps = keys::Taps::default();
-        if !t.spec.key.is_empty() && keys::fits_one_pass(total, limits) {
-            taps.want("__key", keys::key_text(t.spec.key), total);
+        if !t.spec.key.is_empty() && keys::fits_one_pass(rows, limits) {
+            taps.want("__key", keys::key_text(t.spec.key), rows);
         }
         for &(column, parent) in t.spec.refs {
             let parent_rows = rows_of(&kept_rows, parent);
             if parent_rows > limits.join_parent_max_rows
-                && keys::fits_one_pass(parent_rows.max(total), limits)
+                && keys::fits_one_pass(parent_rows.max(rows), limits)
             {
-                taps.want(column, col(column), total);
+                taps.want(column, col(column), rows);
             }
         }
-        let (row_findings, row_bad_rows) = row_rules(&t, &checks, &taps)?;
+        let (total, row_findings, row_bad_rows) = row_rules(&t, &checks, &taps, rows)?;
         // The tapped keys are non-null columns: one hash per row kept, or the tap is not
         // trusted (and the key is scanned again).
-        let rows_kept = total - row_bad_rows;
+        let rows_kept = total.saturating_sub(row_bad_rows);
         let mut tapped = taps.take_sorted();
         let mut tapped_of = |name: &str| {
             tapped
@@ -408,13 +410,16 @@ pub fn validate_with(
             .iter()
             .any(|c| c.refs.iter().any(|(_, p)| *p == name));
         let t = ex.table(name).clone();
+        let keep_hashes = is_parent && kept > limits.join_parent_max_rows;
         let (dup, hashes) = keys::duplicates(
             &t,
             kept,
-            is_parent && kept > limits.join_parent_max_rows,
+            keep_hashes,
             limits,
-            // Tapped before the orphans were set aside: they would count as keys kept.
-            tapped_of("__key").filter(|_| !orphans_set_aside),
+            // Tapped keys may include rows set aside since by an orphan rule: harmless for
+            // finding duplicates (confirmed on the rows kept), but not as the keys a parent
+            // kept, which its children are checked against.
+            tapped_of("__key").filter(|_| !(keep_hashes && orphans_set_aside)),
         )?;
         if hashes.is_some() {
             parent_hashes = hashes;
@@ -426,6 +431,18 @@ pub fn validate_with(
             reasons.push((f, when));
         }
         kept_rows.push((name, kept));
+        // Free the parent's hashes once no table still to come refers to it.
+        let later = &contract::TABLES[contract::TABLES
+            .iter()
+            .position(|c| c.name == name)
+            .map_or(contract::TABLES.len(), |i| i + 1)..];
+        if parent_hashes.as_ref().is_some_and(|h| {
+            !later
+                .iter()
+                .any(|c| c.refs.iter().any(|(_, p)| *p == h.table))
+        }) {
+            parent_hashes = None;
+        }
         if reasons.is_empty() {
             continue;
         }
@@ -472,16 +489,18 @@ pub fn validate_with(
     Ok(out)
 }
 
-/// The row-level rules of one table: the rules broken (with their counts) and the rows
-/// breaking any. A clean table (the usual case) costs one streaming pass that counts the rows
-/// breaking any rule (a filter: cheaper than one sum per rule, 3.6 s against 5.4 s for 79 M
-/// claims) and, when `taps` asks for any, hashes the keys of the rows kept; only a table with
-/// broken rows is read again for the count of each rule.
+/// The row-level rules of one table: its rows, the rules broken (with their counts) and the
+/// rows breaking any. A clean table (the usual case) costs one streaming pass that counts the
+/// rows breaking any rule (a filter: cheaper than one sum per rule, 3.6 s against 5.4 s for 79
+/// M claims) and, when `taps` asks for any, hashes the keys of the rows kept; only a table with
+/// broken rows is read again for the count of each rule. `rows` is the table's row count as
+/// known beforehand, used only when no scan counted them.
 fn row_rules(
     t: &LoadedTable,
     checks: &[Check],
     taps: &keys::Taps,
-) -> Result<(Vec<Finding>, u64), ExtractError> {
+    rows: u64,
+) -> Result<(u64, Vec<Finding>, u64), ExtractError> {
     let bads: Vec<Expr> = checks
         .iter()
         .map(|c| c.bad.clone().fill_null(lit(false)))
@@ -491,37 +510,47 @@ fn row_rules(
         .cloned()
         .reduce(|a, b| a.or(b))
         .unwrap_or(lit(false));
-    let first = |lf: LazyFrame| -> Result<u64, ExtractError> {
+    let counts = |lf: LazyFrame, names: &[&str]| -> Result<Vec<u64>, ExtractError> {
         let df = lf
             .collect_with_engine(Engine::Streaming)
             .map_err(|e| read_err(t, e))?
             .unwrap_single();
-        Ok(df
-            .column("n")
-            .ok()
-            .and_then(|s| s.get(0).ok())
-            .and_then(|v| v.extract::<u64>())
-            .unwrap_or(0))
+        Ok(names
+            .iter()
+            .map(|n| {
+                df.column(n)
+                    .ok()
+                    .and_then(|s| s.get(0).ok())
+                    .and_then(|v| v.extract::<u64>())
+                    .unwrap_or(0)
+            })
+            .collect())
     };
-    let broken = if taps.is_empty() {
-        first(
+    let (total, broken) = if taps.is_empty() {
+        let n = counts(
             t.lazy()
                 .filter(any.clone())
                 .select([len().cast(DataType::UInt64).alias("n")]),
-        )?
+            &["n"],
+        )?;
+        (rows.max(n[0]), n[0])
     } else {
-        first(
-            t.lazy().select([taps
-                .tap(any.clone())
-                .cast(DataType::UInt64)
-                .sum()
-                .alias("n")]),
-        )?
+        let n = counts(
+            t.lazy().select([
+                taps.tap(any.clone())
+                    .cast(DataType::UInt64)
+                    .sum()
+                    .alias("n"),
+                len().cast(DataType::UInt64).alias("total"),
+            ]),
+            &["n", "total"],
+        )?;
+        (n[1], n[0])
     };
     if broken == 0 {
-        return Ok((Vec::new(), 0));
+        return Ok((total, Vec::new(), 0));
     }
-    let aggs: Vec<Expr> = bads
+    let mut aggs: Vec<Expr> = bads
         .iter()
         .enumerate()
         .map(|(i, b)| {
@@ -531,6 +560,7 @@ fn row_rules(
                 .alias(format!("c{i}"))
         })
         .collect();
+    aggs.push(len().cast(DataType::UInt64).alias("total"));
     let df = t
         .lazy()
         .select(aggs)
@@ -558,7 +588,7 @@ fn row_rules(
             })
         })
         .collect();
-    Ok((findings, broken))
+    Ok((get("total"), findings, broken))
 }
 
 /// The rows kept of a table already validated (0 if none).
