@@ -252,3 +252,60 @@ fn a_full_disk_while_writing_a_report_is_named_with_the_path_and_no_panic() {
     assert!(err.contains("No space left on device"), "{err}");
     assert!(!err.contains("panicked"), "{err}");
 }
+
+#[test]
+fn a_bad_cp949_character_across_a_read_boundary_is_named_whole_by_line() {
+    // The lead byte B0 is the last byte of the first 1 MiB read; the comma after it cannot
+    // end a character.
+    let mut body = cp949(HEADER);
+    let mut lines = 1;
+    let mut i = 0;
+    while body.len() < (1 << 20) - 100 {
+        body.extend_from_slice(format!("A{i},1956,F,11110,NHI,5,false,\n").as_bytes());
+        lines += 1;
+        i += 1;
+    }
+    let pad = (1 << 20) - 1 - body.len() - 1;
+    body.push(b'Z');
+    body.extend(std::iter::repeat_n(b'x', pad));
+    assert_eq!(body.len(), (1 << 20) - 1);
+    body.extend_from_slice(b"\xb0,1950,F,11110,NHI,5,false,\n");
+    let (_t, dir) = csv_extract(&body);
+    let o = run_cp949(&dir);
+    assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
+    let e = stderr(&o);
+    assert!(
+        e.contains(&format!(
+            "line {}: bytes that are not CP949 (B0)\n",
+            lines + 1
+        )),
+        "{e}"
+    );
+}
+
+#[test]
+fn a_cp949_file_ending_inside_a_character_is_named() {
+    let mut body = cp949(&format!("{HEADER}홍길동,1956,F,11110,NHI,5,false,\n"));
+    body.push(0xB0);
+    let (_t, dir) = csv_extract(&body);
+    let o = run_cp949(&dir);
+    assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
+    let e = stderr(&o);
+    assert!(
+        e.contains("line 3: bytes that are not CP949 (B0), at the end of the file"),
+        "{e}"
+    );
+}
+
+#[test]
+fn a_cp949_file_that_happens_to_be_valid_utf8_is_read_as_cp949() {
+    // 징 is C2 A1 in CP949, which is also UTF-8 for "¡": without three-byte sequences the
+    // file is taken for what the flag says.
+    let body = cp949(&format!(
+        "{HEADER}A,1956,F,11110,NHI,5,false,\n징,1950,F,11110,NHI,5,false,\n"
+    ));
+    assert!(std::str::from_utf8(&body).is_ok());
+    let (_t, dir) = csv_extract(&body);
+    let o = run_cp949(&dir);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+}

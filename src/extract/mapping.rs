@@ -224,11 +224,13 @@ impl Mapping {
             exprs.push(e.alias(c.name));
         }
         let mut lf = raw.select(exprs);
+        let mut borrowed = None;
         if !tm.claim_columns.is_empty() {
             let claims = loaded
                 .iter()
                 .find(|t| t.spec.name == "claims")
                 .expect("claims load before the tables that borrow from it");
+            borrowed = Some(claims);
             let mut cols = vec![col("claim_id")];
             cols.extend(tm.claim_columns.iter().map(|c| col(c.as_str())));
             lf = lf.join(
@@ -266,7 +268,11 @@ impl Mapping {
             None => name.to_string(),
         };
         let lf = conform(lf, &schema, spec, &source, Some(&from))?;
-        Ok(LoadedTable::new(spec, source, lf))
+        let table = LoadedTable::new(spec, source, lf);
+        Ok(match borrowed {
+            Some(claims) => table.reading(claims),
+            None => table,
+        })
     }
 
     fn err(

@@ -49,8 +49,8 @@ pub enum InputEncoding {
     Cp949,
 }
 
-/// The temporary UTF-8 copy of a transcoded CSV file; deleted when the last table using it
-/// is dropped.
+/// The temporary UTF-8 copy of a transcoded CSV file; deleted when the last table reading it
+/// is dropped (a killed run leaves it in the temporary directory: `balgul-cp949-*.csv`).
 #[derive(Debug, Clone)]
 pub struct Transcoded(Arc<tempfile::TempPath>);
 
@@ -101,6 +101,9 @@ pub struct LoadedTable {
     lf: LazyFrame,
     /// True for a row set aside by validation (see [`Extract::set_aside`]).
     set_aside: Option<Expr>,
+    /// Transcoded copies of other tables that `lf` reads (a mapped table borrowing claims'
+    /// columns), kept for as long as this table is.
+    borrowed: Vec<Transcoded>,
 }
 
 impl LoadedTable {
@@ -110,7 +113,18 @@ impl LoadedTable {
             source,
             lf,
             set_aside: None,
+            borrowed: Vec::new(),
         }
+    }
+
+    /// This table, its frame reading `other`'s files too: `other`'s transcoded copy (if
+    /// any) is kept alive with it.
+    pub(crate) fn reading(mut self, other: &LoadedTable) -> LoadedTable {
+        if let TableSource::CsvTranscoded { utf8, .. } = &other.source {
+            self.borrowed.push(utf8.clone());
+        }
+        self.borrowed.extend(other.borrowed.iter().cloned());
+        self
     }
 
     /// The table as a lazy frame with exactly the contract's columns, in contract order,
@@ -581,12 +595,19 @@ fn transcode_cp949(path: &Path) -> Result<Transcoded, ExtractError> {
         file: path.display().to_string(),
         message,
     };
+    let tmp_fail = |at: &Path, e: std::io::Error| ExtractError::Read {
+        file: at.display().to_string(),
+        message: format!(
+            "{e} (writing the UTF-8 copy of {})\n  fix: free space there, or point TMPDIR at a disk with room for 1.5 × the file",
+            path.display()
+        ),
+    };
     let mut input = BufReader::with_capacity(1 << 20, std::fs::File::open(path).map_err(io)?);
     let tmp = tempfile::Builder::new()
         .prefix("balgul-cp949-")
         .suffix(".csv")
         .tempfile()
-        .map_err(io)?;
+        .map_err(|e| tmp_fail(&std::env::temp_dir(), e))?;
     let (file, tmp_path) = tmp.into_parts();
     let mut out = BufWriter::with_capacity(1 << 20, file);
     let mut cp949 = encoding_rs::EUC_KR.new_decoder_without_bom_handling();
@@ -594,50 +615,80 @@ fn transcode_cp949(path: &Path) -> Result<Transcoded, ExtractError> {
     let mut inbuf = vec![0u8; 1 << 20];
     let mut outbuf = vec![0u8; (1 << 21) + 16];
     let mut scratch = vec![0u8; (1 << 20) + 16];
-    let (mut line, mut non_ascii, mut valid_utf8) = (1u64, false, true);
+    // `wide`: a byte that starts a UTF-8 sequence of three or more bytes (Hangul is three);
+    // a CP949 file of a few syllables can be valid two-byte UTF-8 by chance, not three.
+    let (mut line, mut wide, mut valid_utf8) = (1u64, false, true);
+    // The last bytes read before the current call: a malformed sequence may start there.
+    let mut recent: Vec<u8> = Vec::with_capacity(8);
     loop {
         let n = input.read(&mut inbuf).map_err(io)?;
         let last = n == 0;
-        let mut chunk = &inbuf[..n];
         if valid_utf8 {
-            let (r, _, _) = as_utf8.decode_to_utf8_without_replacement(chunk, &mut scratch, last);
-            valid_utf8 = !matches!(r, DecoderResult::Malformed(..));
-            non_ascii |= !chunk.is_ascii();
+            let mut rest = &inbuf[..n];
+            loop {
+                let (r, read, _) =
+                    as_utf8.decode_to_utf8_without_replacement(rest, &mut scratch, last);
+                rest = &rest[read..];
+                match r {
+                    DecoderResult::OutputFull => continue,
+                    DecoderResult::Malformed(..) => valid_utf8 = false,
+                    DecoderResult::InputEmpty => {}
+                }
+                break;
+            }
+            wide |= inbuf[..n].iter().any(|&b| b >= 0xE0);
         }
+        let mut chunk = &inbuf[..n];
         loop {
             let src = chunk;
             let (r, read, written) =
                 cp949.decode_to_utf8_without_replacement(src, &mut outbuf, last);
             let done = &outbuf[..written];
             line += done.iter().filter(|&&b| b == b'\n').count() as u64;
-            out.write_all(done).map_err(io)?;
+            out.write_all(done).map_err(|e| tmp_fail(&tmp_path, e))?;
             chunk = &src[read..];
             match r {
-                DecoderResult::InputEmpty => break,
-                DecoderResult::OutputFull => continue,
-                DecoderResult::Malformed(..) if valid_utf8 && non_ascii => {
+                DecoderResult::InputEmpty => {}
+                DecoderResult::OutputFull => {}
+                DecoderResult::Malformed(..) if valid_utf8 && wide => {
                     return Err(fail(format!("line {line}: {UTF8_ALREADY}")));
                 }
                 DecoderResult::Malformed(len, extra) => {
-                    let end = read - usize::from(extra);
+                    let mut seen = recent.clone();
+                    seen.extend_from_slice(&src[..read]);
+                    let end = seen.len() - usize::from(extra).min(seen.len());
                     let start = end.saturating_sub(usize::from(len));
-                    let bytes: Vec<String> =
-                        src[start..end].iter().map(|b| format!("{b:02X}")).collect();
+                    let bytes: Vec<String> = seen[start..end]
+                        .iter()
+                        .map(|b| format!("{b:02X}"))
+                        .collect();
                     return Err(fail(format!(
-                        "line {line}: bytes that are not CP949 ({})\n  fix: check the file's encoding; without --input-encoding the file is read as UTF-8",
-                        bytes.join(" ")
+                        "line {line}: bytes that are not CP949 ({}){}\n  fix: check the file's encoding; without --input-encoding the file is read as UTF-8",
+                        bytes.join(" "),
+                        if last { ", at the end of the file" } else { "" }
                     )));
                 }
+            }
+            if read >= 4 {
+                recent.clear();
+                recent.extend_from_slice(&src[read - 4..read]);
+            } else {
+                recent.extend_from_slice(&src[..read]);
+                let drop = recent.len().saturating_sub(4);
+                recent.drain(..drop);
+            }
+            if matches!(r, DecoderResult::InputEmpty) {
+                break;
             }
         }
         if last {
             break;
         }
     }
-    if valid_utf8 && non_ascii {
+    if valid_utf8 && wide {
         return Err(fail(UTF8_ALREADY.to_string()));
     }
-    out.flush().map_err(io)?;
+    out.flush().map_err(|e| tmp_fail(&tmp_path, e))?;
     Ok(Transcoded(Arc::new(tmp_path)))
 }
 
