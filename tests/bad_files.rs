@@ -8,15 +8,20 @@ use std::process::Output;
 
 use common::build::*;
 
-fn run(data: &Path) -> Output {
+fn run_with(data: &Path, extra: &[&str]) -> Output {
     std::process::Command::new(env!("CARGO_BIN_EXE_balgul"))
         .args(["run", "--dry-run", "--data"])
         .arg(data)
         .arg("--rules")
         .arg(default_rules())
+        .args(extra)
         .env("NO_COLOR", "1")
         .output()
         .unwrap()
+}
+
+fn run(data: &Path) -> Output {
+    run_with(data, &[])
 }
 
 fn stderr(o: &Output) -> String {
@@ -118,14 +123,16 @@ fn cp949_bytes_in_a_utf8_csv_are_named_by_line_and_shown_as_cp949() {
 }
 
 fn run_cp949(data: &Path) -> Output {
-    std::process::Command::new(env!("CARGO_BIN_EXE_balgul"))
-        .args(["run", "--dry-run", "--input-encoding", "cp949", "--data"])
-        .arg(data)
-        .arg("--rules")
-        .arg(default_rules())
-        .env("NO_COLOR", "1")
-        .output()
-        .unwrap()
+    run_with(data, &["--input-encoding", "cp949"])
+}
+
+/// The error of a dry run over a CSV extract whose persons.csv is `persons`, read as CP949
+/// (asserting exit 3), and the extract's directory.
+fn refused_as_cp949(persons: &[u8]) -> (tempfile::TempDir, PathBuf, String) {
+    let (t, dir) = csv_extract(persons);
+    let o = run_cp949(&dir);
+    assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
+    (t, dir, stderr(&o))
 }
 
 fn cp949(text: &str) -> Vec<u8> {
@@ -171,10 +178,7 @@ fn a_cp949_csv_is_read_with_input_encoding_cp949() {
 fn bytes_that_are_not_cp949_are_named_by_line() {
     let mut body = cp949(&format!("{HEADER}A,1956,F,11110,NHI,5,false,\n"));
     body.extend_from_slice(b"B\xff,1950,F,11110,NHI,5,false,\n");
-    let (_t, dir) = csv_extract(&body);
-    let o = run_cp949(&dir);
-    assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
-    let e = stderr(&o);
+    let (_t, dir, e) = refused_as_cp949(&body);
     assert!(
         e.contains(&format!(
             "{}: line 3: bytes that are not CP949 (FF)",
@@ -187,10 +191,7 @@ fn bytes_that_are_not_cp949_are_named_by_line() {
 #[test]
 fn a_utf8_csv_read_as_cp949_is_refused() {
     let body = format!("{HEADER}A,1956,F,11110,NHI,5,false,\n홍길동,1950,F,11110,NHI,5,false,\n");
-    let (_t, dir) = csv_extract(body.as_bytes());
-    let o = run_cp949(&dir);
-    assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
-    let e = stderr(&o);
+    let (_t, _, e) = refused_as_cp949(body.as_bytes());
     assert!(
         e.contains("the file is UTF-8 text already, not CP949"),
         "{e}"
@@ -203,10 +204,7 @@ fn a_broken_quote_in_a_cp949_csv_is_named_by_the_original_line() {
     let body = cp949(&format!(
         "{HEADER}홍길동,1956,F,11110,NHI,5,false,\n\"B,1950,F,11110,NHI,5,false,\n"
     ));
-    let (_t, dir) = csv_extract(&body);
-    let o = run_cp949(&dir);
-    assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
-    let e = stderr(&o);
+    let (_t, dir, e) = refused_as_cp949(&body);
     assert!(
         e.contains(&format!(
             "{}: line 3: 1 field(s) where the header has 8; a quote",
@@ -270,10 +268,7 @@ fn a_bad_cp949_character_across_a_read_boundary_is_named_whole_by_line() {
     body.extend(std::iter::repeat_n(b'x', pad));
     assert_eq!(body.len(), (1 << 20) - 1);
     body.extend_from_slice(b"\xb0,1950,F,11110,NHI,5,false,\n");
-    let (_t, dir) = csv_extract(&body);
-    let o = run_cp949(&dir);
-    assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
-    let e = stderr(&o);
+    let (_t, _, e) = refused_as_cp949(&body);
     assert!(
         e.contains(&format!(
             "line {}: bytes that are not CP949 (B0)\n",
@@ -287,10 +282,7 @@ fn a_bad_cp949_character_across_a_read_boundary_is_named_whole_by_line() {
 fn a_cp949_file_ending_inside_a_character_is_named() {
     let mut body = cp949(&format!("{HEADER}홍길동,1956,F,11110,NHI,5,false,\n"));
     body.push(0xB0);
-    let (_t, dir) = csv_extract(&body);
-    let o = run_cp949(&dir);
-    assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
-    let e = stderr(&o);
+    let (_t, _, e) = refused_as_cp949(&body);
     assert!(
         e.contains("line 3: bytes that are not CP949 (B0), at the end of the file"),
         "{e}"

@@ -7,6 +7,7 @@ use std::path::Path;
 use std::process::Output;
 
 use common::build::*;
+use common::text;
 
 fn run(data: &Path, out: &Path, extra: &[&str]) -> Output {
     std::process::Command::new(env!("CARGO_BIN_EXE_balgul"))
@@ -20,14 +21,6 @@ fn run(data: &Path, out: &Path, extra: &[&str]) -> Output {
         .env("NO_COLOR", "1")
         .output()
         .unwrap()
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
 }
 
 /// `pending` people mid-way through an LTC application in 11110, each with one visit.

@@ -7,28 +7,12 @@
 mod common;
 
 use std::path::Path;
-use std::process::Output;
 
 use balgul::extract::Extract;
 use balgul::validate::{self, KeyLimits};
 use common::build::*;
+use common::{balgul, text};
 use polars::prelude::*;
-
-fn balgul(args: &[&str]) -> Output {
-    std::process::Command::new(env!("CARGO_BIN_EXE_balgul"))
-        .args(args)
-        .env("NO_COLOR", "1")
-        .output()
-        .unwrap()
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
 
 /// Five people in 11110 mid-way through an LTC application, and one defect of each kind
 /// between rows:
@@ -68,6 +52,21 @@ fn keyed_extract(dir: &Path) {
     b.write(dir);
 }
 
+/// `balgul run` of the default rules on `data` into `out`, with one more flag.
+fn run_default(data: &Path, out: &Path, flag: &str) -> std::process::Output {
+    let rules = default_rules();
+    balgul(&[
+        "run",
+        "--data",
+        data.to_str().unwrap(),
+        "--rules",
+        rules.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        flag,
+    ])
+}
+
 fn reasons(out: &Path, table: &str) -> Vec<(String, String)> {
     let body = std::fs::read_to_string(out.join(format!("quarantine/{table}.csv")))
         .unwrap_or_else(|e| panic!("quarantine/{table}.csv: {e}"));
@@ -93,18 +92,7 @@ fn repeated_keys_and_orphans_are_set_aside_with_their_reason() {
     keyed_extract(data.path());
     let root = tempfile::tempdir().unwrap();
     let out = root.path().join("out");
-    let rules = default_rules();
-    let res = balgul(&[
-        "run",
-        "--data",
-        data.path().to_str().unwrap(),
-        "--rules",
-        rules.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-        "--max-bad-rows",
-        "100%",
-    ]);
+    let res = run_default(data.path(), &out, "--max-bad-rows=100%");
     assert_eq!(res.status.code(), Some(0), "{}", text(&res));
 
     assert_eq!(
@@ -202,17 +190,7 @@ fn strict_stops_at_a_repeated_claim_id_with_exit_3() {
     b.write(data.path());
     let root = tempfile::tempdir().unwrap();
     let out = root.path().join("out");
-    let rules = default_rules();
-    let res = balgul(&[
-        "run",
-        "--data",
-        data.path().to_str().unwrap(),
-        "--rules",
-        rules.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-        "--strict",
-    ]);
+    let res = run_default(data.path(), &out, "--strict");
     assert_eq!(res.status.code(), Some(3), "{}", text(&res));
     let msg = text(&res);
     assert!(

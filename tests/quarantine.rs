@@ -5,17 +5,9 @@
 mod common;
 
 use std::path::Path;
-use std::process::Output;
 
 use common::build::*;
-
-fn balgul(args: &[&str]) -> Output {
-    std::process::Command::new(env!("CARGO_BIN_EXE_balgul"))
-        .args(args)
-        .env("NO_COLOR", "1")
-        .output()
-        .unwrap()
-}
+use common::{balgul, text};
 
 /// Four people in 11110, all mid-way through an LTC application; two of the four persons
 /// rows and two of the eight claims rows break the contract.
@@ -41,14 +33,6 @@ fn run_args<'a>(data: &'a str, out: &'a str, extra: &[&'a str]) -> Vec<&'a str> 
     let mut v = vec!["run", "--data", data, "--rules", rules, "--out", out];
     v.extend_from_slice(extra);
     v
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
 }
 
 #[test]

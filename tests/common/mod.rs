@@ -4,6 +4,24 @@
 
 pub mod build;
 
+/// Runs the `balgul` binary with `args` (no colour).
+pub fn balgul(args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_balgul"))
+        .args(args)
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap()
+}
+
+/// A finished command's stdout then stderr, as text.
+pub fn text(o: &std::process::Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
 use std::collections::BTreeMap;
 use std::path::Path;
 
