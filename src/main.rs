@@ -331,7 +331,8 @@ impl Progress {
     }
 }
 
-/// Opens the extract (through a mapping, if one is given) and settles the reference date.
+/// Opens the extract (through a mapping, if one is given), settles the reference date and
+/// leaves out the rows that break the data contract, as `run` does.
 fn open_extract(
     data: &Path,
     mapping: Option<PathBuf>,
@@ -339,11 +340,29 @@ fn open_extract(
     as_of: Option<NaiveDate>,
 ) -> Result<(Extract, NaiveDate), Failure> {
     let mapping = load_mapping(mapping)?;
-    let ex = Extract::open_encoded(data, mapping.as_ref(), encoding).map_err(extract_failure)?;
+    let mut ex =
+        Extract::open_encoded(data, mapping.as_ref(), encoding).map_err(extract_failure)?;
     let as_of = ex.reference_date(as_of).map_err(|e| Failure {
         code: 2,
         error: e.into(),
     })?;
+    // The extract as `run` sees it: the rows it would set aside are left out here too, so a
+    // diff or an explanation speaks of the lists a run would write.
+    let set_aside = balgul::validate::validate(&mut ex, as_of).map_err(extract_failure)?;
+    for q in &set_aside {
+        let rules: Vec<String> = q
+            .rules
+            .iter()
+            .map(|r| format!("{} {}", r.rows, r.rule))
+            .collect();
+        eprintln!(
+            "left out, as `run` would set them aside: {} of {} {} rows ({})",
+            q.rows_set_aside,
+            q.rows_total,
+            q.table,
+            rules.join(", ")
+        );
+    }
     Ok((ex, as_of))
 }
 

@@ -404,3 +404,54 @@ fn set_aside_rows_and_lists_are_byte_identical_with_one_or_four_threads() {
         assert!(xa == xb, "{na} differs between 1 and 4 threads");
     }
 }
+
+/// `diff` and `explain` see the extract as `run` does: the rows it sets aside are left out
+/// (and said), so a dry run of a rule change speaks of the lists a run would write.
+#[test]
+fn diff_and_explain_leave_out_the_rows_run_sets_aside() {
+    let data = tempfile::tempdir().unwrap();
+    keyed_extract(data.path());
+    let rules = default_rules();
+    let d = balgul(&[
+        "diff",
+        "--data",
+        data.path().to_str().unwrap(),
+        "--baseline",
+        rules.to_str().unwrap(),
+        "--self-check",
+    ]);
+    assert_eq!(d.status.code(), Some(0), "{}", text(&d));
+    let out = text(&d);
+    // A, B and D, as `run` lists (DUP's persons rows and C's application are set aside).
+    assert!(
+        out.lines()
+            .any(|l| l.trim_start().starts_with("listed") && l.ends_with(" 3 → 3")),
+        "{out}"
+    );
+    assert!(
+        out.contains("left out, as `run` would set them aside: 4 of 5 claims rows (1 negative:cost_krw, 1 orphan:person_id, 2 duplicate_key)"),
+        "{out}"
+    );
+    let e = balgul(&[
+        "explain",
+        "--data",
+        data.path().to_str().unwrap(),
+        "--rules",
+        rules.to_str().unwrap(),
+        "--person",
+        "C",
+    ]);
+    assert_eq!(e.status.code(), Some(0), "{}", text(&e));
+    // C's only application was written twice: both rows are set aside, so C is not pending.
+    let out = text(&e);
+    assert!(
+        out.lines()
+            .any(|l| l.trim_start().starts_with("pending_since") && l.contains(" —")),
+        "{out}"
+    );
+    assert!(
+        out.lines()
+            .any(|l| l.trim_start().starts_with("LTC_PENDING") && l.contains(" out ")),
+        "{out}"
+    );
+}
