@@ -80,6 +80,16 @@ impl TableSource {
         }
     }
 
+    /// The UTF-8 text a CSV reader opens: the file itself, or its transcoded copy (`None`
+    /// for Parquet and absent tables).
+    pub fn csv_text(&self) -> Option<&Path> {
+        match self {
+            TableSource::CsvFile(p) => Some(p),
+            TableSource::CsvTranscoded { utf8, .. } => Some(utf8.path()),
+            _ => None,
+        }
+    }
+
     /// The path to name in messages.
     pub fn display_path(&self) -> String {
         match self {
@@ -366,11 +376,7 @@ pub(crate) fn scan_source(
                 .map_err(|e| ExtractError::read(source, e))
         }
         TableSource::CsvFile(_) | TableSource::CsvTranscoded { .. } => {
-            let p = match source {
-                TableSource::CsvTranscoded { utf8, .. } => utf8.path(),
-                TableSource::CsvFile(p) => p.as_path(),
-                _ => unreachable!(),
-            };
+            let p = source.csv_text().expect("a CSV source has a text to read");
             let path = PlRefPath::try_from_path(p).map_err(|e| ExtractError::read(source, e))?;
             LazyCsvReader::new(path)
                 .with_has_header(true)
@@ -563,13 +569,10 @@ pub enum ExtractError {
 
 impl ExtractError {
     pub(crate) fn read(source: &TableSource, e: PolarsError) -> ExtractError {
-        let message = match source {
-            TableSource::CsvFile(p) => csv_diagnosis(p).unwrap_or_else(|| polars_message(&e)),
-            TableSource::CsvTranscoded { utf8, .. } => {
-                csv_diagnosis(utf8.path()).unwrap_or_else(|| polars_message(&e))
-            }
-            _ => polars_message(&e),
-        };
+        let message = source
+            .csv_text()
+            .and_then(csv_diagnosis)
+            .unwrap_or_else(|| polars_message(&e));
         ExtractError::Read {
             file: source.display_path(),
             message,

@@ -432,15 +432,13 @@ pub fn validate_with(
         }
         kept_rows.push((name, kept));
         // Free the parent's hashes once no table still to come refers to it.
-        let later = &contract::TABLES[contract::TABLES
+        let mut later = contract::TABLES
             .iter()
-            .position(|c| c.name == name)
-            .map_or(contract::TABLES.len(), |i| i + 1)..];
-        if parent_hashes.as_ref().is_some_and(|h| {
-            !later
-                .iter()
-                .any(|c| c.refs.iter().any(|(_, p)| *p == h.table))
-        }) {
+            .skip_while(|c| c.name != name)
+            .skip(1);
+        if let Some(h) = &parent_hashes
+            && !later.any(|c| c.refs.iter().any(|(_, p)| *p == h.table))
+        {
             parent_hashes = None;
         }
         if reasons.is_empty() {
