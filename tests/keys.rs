@@ -217,13 +217,24 @@ fn outcome(dir: &Path, limits: KeyLimits) -> Vec<(String, String, u64, u64)> {
     v
 }
 
+/// Small parents' keys looked up during the child's row-rule scan, with no room for a missing
+/// key: every orphan check that finds one falls back to the anti-join.
+const BY_JOIN: KeyLimits = KeyLimits {
+    join_parent_max_rows: validate::keys::JOIN_PARENT_MAX_ROWS,
+    pass_bytes: validate::keys::PASS_BYTES,
+    probe_max_missing: 0,
+};
+
 #[test]
-fn hashed_and_multi_pass_key_checks_find_exactly_what_the_anti_join_finds() {
+fn probed_hashed_and_multi_pass_key_checks_find_exactly_what_the_anti_join_finds() {
     let data = tempfile::tempdir().unwrap();
     keyed_extract(data.path());
-    let by_join = outcome(data.path(), KeyLimits::default());
+    let by_join = outcome(data.path(), BY_JOIN);
     assert_eq!(by_join.len(), 9, "{by_join:#?}");
-    // Every parent checked by hashes, one pass (claims' keys hashed during their row-rule
+    // The small parents' keys looked up in the child's row-rule scan (persons for every
+    // table; claims for the diagnoses) ...
+    assert_eq!(outcome(data.path(), KeyLimits::default()), by_join);
+    // ... every parent checked by hashes, one pass (claims' keys hashed during their row-rule
     // scan: CGHOST's, set aside afterwards as an orphan, must not count as kept for its
     // diagnosis) ...
     let hashed = outcome(
@@ -231,6 +242,7 @@ fn hashed_and_multi_pass_key_checks_find_exactly_what_the_anti_join_finds() {
         KeyLimits {
             join_parent_max_rows: 0,
             pass_bytes: 1 << 30,
+            ..KeyLimits::default()
         },
     );
     assert_eq!(hashed, by_join);
@@ -240,6 +252,7 @@ fn hashed_and_multi_pass_key_checks_find_exactly_what_the_anti_join_finds() {
         KeyLimits {
             join_parent_max_rows: 0,
             pass_bytes: 16,
+            ..KeyLimits::default()
         },
     );
     assert_eq!(passes, by_join);
@@ -261,6 +274,7 @@ fn a_clean_extract_has_no_repeated_key_and_no_orphan_by_any_strategy() {
         KeyLimits {
             join_parent_max_rows: 0,
             pass_bytes: 16,
+            ..KeyLimits::default()
         },
     ] {
         assert_eq!(outcome(data.path(), limits), vec![]);
@@ -270,6 +284,50 @@ fn a_clean_extract_has_no_repeated_key_and_no_orphan_by_any_strategy() {
     assert_eq!(
         n.column("len").unwrap().get(0).unwrap().extract::<u32>(),
         Some(2)
+    );
+}
+
+/// Diagnoses written for persons who are not in `persons`, on a claim that is: the persons'
+/// keys are looked up during the diagnoses' row-rule scan (no earlier key rule set rows aside),
+/// and what the lookup finds is what the anti-join finds, row for row.
+#[test]
+fn orphan_persons_found_by_the_lookup_in_the_row_rule_scan_match_the_anti_join() {
+    let data = tempfile::tempdir().unwrap();
+    let mut b = Build::new();
+    b.person("A", 75, "11110").pending("A");
+    let day = d(-20);
+    b.visit_dx("A", &day, "I10");
+    b.claims_raw(&format!("C9,A,H1,31,OUT,{day},{day},1000"));
+    b.dx_raw("C9,NOBODY,I10,1");
+    b.dx_raw("C9,NOBODY,E11,2");
+    b.dx_raw("C9,ELSE,E11,3");
+    b.write(data.path());
+    let expected = vec![(
+        "diagnoses".to_string(),
+        "orphan:person_id".to_string(),
+        3,
+        1,
+    )];
+    assert_eq!(outcome(data.path(), KeyLimits::default()), expected);
+    // Room for one missing key only: the lookup gives up on the second and the anti-join
+    // counts them.
+    let one = KeyLimits {
+        probe_max_missing: 1,
+        ..KeyLimits::default()
+    };
+    assert_eq!(outcome(data.path(), one), expected);
+    assert_eq!(outcome(data.path(), BY_JOIN), expected);
+    // The rows and reasons written: the same by either way.
+    let out = tempfile::tempdir().unwrap();
+    let o = run_default(data.path(), &out.path().join("o"), "--max-bad-rows=100%");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(
+        reasons(&out.path().join("o"), "diagnoses"),
+        pairs(&[
+            ("C9", "orphan:person_id"),
+            ("C9", "orphan:person_id"),
+            ("C9", "orphan:person_id"),
+        ])
     );
 }
 
@@ -293,6 +351,7 @@ fn hashed_parent_keys_leave_out_the_rows_the_row_rules_set_aside() {
     let hashed = KeyLimits {
         join_parent_max_rows: 0,
         pass_bytes: 1 << 30,
+        ..KeyLimits::default()
     };
     assert_eq!(outcome(data.path(), hashed), expected);
 }

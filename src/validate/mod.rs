@@ -330,6 +330,7 @@ pub fn validate_with(
     let names: Vec<&'static str> = ex.tables().map(|t| t.spec.name).collect();
     let mut kept_rows: Vec<(&'static str, u64)> = Vec::new();
     let mut parent_hashes: Option<keys::ParentHashes> = None;
+    let mut parent_keys: Vec<std::sync::Arc<keys::ParentKeys>> = Vec::new();
     let mut out = Vec::new();
     for name in names {
         let t = ex.table(name).clone();
@@ -350,6 +351,8 @@ pub fn validate_with(
                 && keys::fits_one_pass(parent_rows.max(rows), limits)
             {
                 taps.want(column, col(column), rows);
+            } else if let Some(k) = parent_keys.iter().find(|k| k.table == parent) {
+                taps.probe(column, k.clone(), limits.probe_max_missing);
             }
         }
         let (total, row_findings, row_bad_rows) = row_rules(&t, &checks, &taps, rows)?;
@@ -386,18 +389,27 @@ pub fn validate_with(
             // Hashes tapped before an earlier key rule set rows aside still serve: a hash
             // missing from the parent is confirmed on the rows kept.
             let child = tapped_of(column);
-            let found = keys::orphans(
-                &t,
-                column,
-                ex.table(parent),
-                parent_rows,
-                kept,
-                keys::KnownHashes {
-                    parent: parent_hashes.as_ref(),
-                    child: child.as_deref(),
-                },
-                limits,
-            )?;
+            // A probe counted the rows the row rules kept: it stands for this rule unless an
+            // earlier key rule has set some of them aside.
+            let probed = taps
+                .take_probe(column)
+                .filter(|p| p.rows == rows_kept && !orphans_set_aside)
+                .and_then(|p| p.missing);
+            let found = match probed {
+                Some(missing) => keys::probed_orphans(&t, column, ex.table(parent), missing)?,
+                None => keys::orphans(
+                    &t,
+                    column,
+                    ex.table(parent),
+                    parent_rows,
+                    kept,
+                    keys::KnownHashes {
+                        parent: parent_hashes.as_ref(),
+                        child: child.as_deref(),
+                    },
+                    limits,
+                )?,
+            };
             if let Some(f) = found {
                 orphans_set_aside = true;
                 let when = f.bad.clone().and(t.set_aside_expr().not());
@@ -431,15 +443,23 @@ pub fn validate_with(
             reasons.push((f, when));
         }
         kept_rows.push((name, kept));
-        // Free the parent's hashes once no table still to come refers to it.
-        let mut later = contract::TABLES
-            .iter()
-            .skip_while(|c| c.name != name)
-            .skip(1);
+        // Free the parents' keys once no table still to come refers to them; keep this one's
+        // as text when it is small and one does.
+        let later = || {
+            contract::TABLES
+                .iter()
+                .skip_while(move |c| c.name != name)
+                .skip(1)
+        };
+        let referred = |table: &str| later().any(|c| c.refs.iter().any(|(_, p)| *p == table));
         if let Some(h) = &parent_hashes
-            && !later.any(|c| c.refs.iter().any(|(_, p)| *p == h.table))
+            && !referred(h.table)
         {
             parent_hashes = None;
+        }
+        parent_keys.retain(|k| referred(k.table));
+        if referred(name) && kept <= limits.join_parent_max_rows {
+            parent_keys.push(std::sync::Arc::new(keys::ParentKeys::of(ex.table(name))?));
         }
         if reasons.is_empty() {
             continue;
