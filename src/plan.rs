@@ -16,6 +16,7 @@ use crate::contract;
 use crate::extract::Extract;
 use crate::ir::{self, Agg, Arith, Cmp, Condition, Feature, ReasonPart, RuleSet, ScoreRule, Value};
 use crate::rules::check::codeset_column;
+use crate::validate::keys;
 
 /// Column names of the person frame that are not rule names.
 pub const ELIGIBLE: &str = "__eligible";
@@ -235,13 +236,31 @@ fn table_rows(
         if let Some(p) = side_prefilter(features, &["person_id", "start_date"]) {
             claims = claims.filter(p);
         }
-        let claims = claims.select([col("claim_id"), col("person_id"), col("start_date")]);
-        lf = lf.drop(cols(["person_id"])).join(
-            claims,
-            [col("claim_id")],
-            [col("claim_id")],
-            JoinArgs::new(JoinType::Inner).with_build_side(Some(JoinBuildSide::ForceLeft)),
-        );
+        let args = JoinArgs::new(JoinType::Inner).with_build_side(Some(JoinBuildSide::ForceLeft));
+        lf = lf.drop(cols(["person_id"]));
+        if ex.table("claims").key_hashes_distinct() {
+            // On the claim ids' 64-bit hashes when validation found them distinct among the
+            // claims kept (and set aside every diagnosis whose claim id is not one of them):
+            // the same rows, with half the memory (the hash table held 2.9 GB at 1 M persons
+            // on the text ids, 1.55 GB on their hashes), in the same time.
+            let h = "__claim_hash";
+            lf = lf
+                .with_column(keys::hashed(col("claim_id")).alias(h))
+                .join(
+                    claims.select([
+                        keys::hashed(col("claim_id")).alias(h),
+                        col("person_id"),
+                        col("start_date"),
+                    ]),
+                    [col(h)],
+                    [col(h)],
+                    args,
+                )
+                .drop(cols([h]));
+        } else {
+            let claims = claims.select([col("claim_id"), col("person_id"), col("start_date")]);
+            lf = lf.join(claims, [col("claim_id")], [col("claim_id")], args);
+        }
     }
     if let Some(d) = spec.event_date {
         lf = lf.filter(col(d).lt_eq(date_lit(as_of)));

@@ -514,3 +514,63 @@ fn diff_and_explain_leave_out_the_rows_run_sets_aside() {
         "{out}"
     );
 }
+
+/// The score of each person listed, by person.
+fn scores(s: &balgul::screen::Screening) -> Vec<(String, f64)> {
+    let l = &s.listed;
+    let ids = l.column("person_id").unwrap().str().unwrap().clone();
+    let score = l.column("score").unwrap().cast(&DataType::Float64).unwrap();
+    let score = score.f64().unwrap();
+    let mut v: Vec<(String, f64)> = ids
+        .iter()
+        .zip(score.iter())
+        .map(|(p, s)| (p.unwrap().to_string(), s.unwrap()))
+        .collect();
+    v.sort_by(|a, b| a.0.cmp(&b.0));
+    v
+}
+
+/// Diagnoses take their claim's date through a join on `claim_id`; once validation has found
+/// the claim ids' hashes distinct the join is on the hashes. Day R−365 is out of the 365-day
+/// window, R−364 and R in, R+1 after R: the hashed join and the text join (an extract not
+/// validated) must agree person for person, and with the window.
+#[test]
+fn the_join_on_claim_id_hashes_lists_what_the_join_on_the_text_lists() {
+    let data = tempfile::tempdir().unwrap();
+    let mut b = Build::new();
+    for (p, day) in [("A", -364), ("B", -365), ("C", 0), ("D", 1)] {
+        b.person(p, 75, "11110").pending(p);
+        b.visit_dx(p, &d(day), "F001");
+        b.visit_dx(p, &d(-3), "J00");
+    }
+    b.write(data.path());
+    let rs = balgul::rules::load(&default_rules(), r()).unwrap();
+    let mut validated = Extract::open(data.path()).unwrap();
+    assert!(validate::validate(&mut validated, r()).unwrap().is_empty());
+    assert!(validated.table("claims").key_hashes_distinct());
+    let unvalidated = Extract::open(data.path()).unwrap();
+    assert!(!unvalidated.table("claims").key_hashes_distinct());
+    let hashed = scores(&balgul::screen::run(&validated, &rs).unwrap());
+    let by_text = scores(&balgul::screen::run(&unvalidated, &rs).unwrap());
+    assert_eq!(hashed, by_text);
+    let score = |p: &str| hashed.iter().find(|(q, _)| q == p).unwrap().1;
+    assert_eq!(hashed.len(), 4, "{hashed:?}");
+    assert_eq!(score("A"), score("C"));
+    assert_eq!(score("B"), score("D"));
+    assert!(score("A") > score("B"), "{hashed:?}");
+}
+
+/// A repeated claim id: its hash repeats, so the claims' key hashes are not taken as distinct
+/// and the diagnoses join their claims on the text.
+#[test]
+fn a_repeated_claim_id_keeps_the_join_on_the_text() {
+    let data = tempfile::tempdir().unwrap();
+    keyed_extract(data.path());
+    let mut ex = Extract::open(data.path()).unwrap();
+    validate::validate(&mut ex, r()).unwrap();
+    assert!(!ex.table("claims").key_hashes_distinct());
+    // The same for the other tables with a repeated key; a table without a key has none.
+    assert!(!ex.table("persons").key_hashes_distinct());
+    assert!(!ex.table("ltc_assessments").key_hashes_distinct());
+    assert!(!ex.table("diagnoses").key_hashes_distinct());
+}

@@ -114,6 +114,9 @@ pub struct LoadedTable {
     /// Transcoded copies of other tables that `lf` reads (a mapped table borrowing claims'
     /// columns), kept for as long as this table is.
     borrowed: Vec<Transcoded>,
+    /// Validation found the 64-bit hashes of the kept rows' keys all distinct (see
+    /// [`crate::validate::keys`]): a join on the key's hash is then a join on the key.
+    key_hashes_distinct: bool,
 }
 
 impl LoadedTable {
@@ -124,7 +127,13 @@ impl LoadedTable {
             lf,
             set_aside: None,
             borrowed: Vec::new(),
+            key_hashes_distinct: false,
         }
+    }
+
+    /// Whether validation found the hashes of the kept keys all distinct.
+    pub fn key_hashes_distinct(&self) -> bool {
+        self.key_hashes_distinct
     }
 
     /// This table, its frame reading `other`'s files too: `other`'s transcoded copy (if
@@ -227,6 +236,14 @@ impl Extract {
     /// Leaves out of `table` every row for which `bad` (evaluated on the rows as read, null
     /// meaning false) is true, on top of those left out before: the rows set aside by
     /// validation are not seen by any later scan.
+    /// Records that the kept keys of `table` have distinct 64-bit hashes (validation knows,
+    /// from its duplicate check; rows set aside later keep it true).
+    pub fn set_key_hashes_distinct(&mut self, table: &str) {
+        if let Some(t) = self.tables.iter_mut().find(|t| t.spec.name == table) {
+            t.key_hashes_distinct = true;
+        }
+    }
+
     pub fn set_aside(&mut self, table: &str, bad: Expr) {
         if let Some(t) = self.tables.iter_mut().find(|t| t.spec.name == table) {
             let bad = bad.fill_null(lit(false));

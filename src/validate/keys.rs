@@ -123,8 +123,9 @@ fn hash_column(c: Column) -> PolarsResult<Column> {
     Ok(out.into_column())
 }
 
-/// The hash of a text expression, row by row (null stays null).
-fn hashed(e: Expr) -> Expr {
+/// The hash of a text expression, row by row (null stays null): the key hashes validation
+/// checks, so a join on them is exact where [`LoadedTable::key_hashes_distinct`] holds.
+pub fn hashed(e: Expr) -> Expr {
     e.map(hash_column, |_, f| {
         Ok(Field::new(f.name().clone(), DataType::UInt64))
     })
@@ -480,6 +481,17 @@ pub struct ParentHashes {
     pub sorted: Vec<u64>,
 }
 
+/// The duplicate check of one table.
+pub struct Duplicates {
+    /// The rows whose key repeats, if any.
+    pub finding: Option<Finding>,
+    /// The sorted hashes of the kept keys, the repeated ones removed, when asked for and they
+    /// fit one pass.
+    pub parent: Option<ParentHashes>,
+    /// No two keys kept share a hash (so a join on the key's hash is exact).
+    pub hashes_distinct: bool,
+}
+
 /// The rows of `t` (those kept so far) whose key repeats. Also returns the sorted hashes of the
 /// kept keys, the repeated ones removed, when `keep_hashes` and they fit one pass.
 pub fn duplicates(
@@ -487,11 +499,29 @@ pub fn duplicates(
     rows: u64,
     keep_hashes: bool,
     limits: KeyLimits,
+    tapped: Option<Vec<u64>>,
+) -> Result<Duplicates, ExtractError> {
+    let (finding, parent, candidates) = repeated(t, rows, keep_hashes, limits, tapped)?;
+    Ok(Duplicates {
+        // A repeated hash is either a repeated key (all its rows set aside) or two keys that
+        // collide: distinct only if none was seen.
+        hashes_distinct: candidates == 0 && !t.spec.key.is_empty(),
+        finding,
+        parent,
+    })
+}
+
+/// [`duplicates`]: the finding, the parent's hashes and how many hashes repeated.
+fn repeated(
+    t: &LoadedTable,
+    rows: u64,
+    keep_hashes: bool,
+    limits: KeyLimits,
     mut tapped: Option<Vec<u64>>,
-) -> Result<(Option<Finding>, Option<ParentHashes>), ExtractError> {
+) -> Result<(Option<Finding>, Option<ParentHashes>, usize), ExtractError> {
     let key = t.spec.key;
     if key.is_empty() {
-        return Ok((None, None));
+        return Ok((None, None, 0));
     }
     let err = |e| ExtractError::read(&t.source, e);
     let passes = Pass::all(rows, limits.pass_bytes);
@@ -512,8 +542,9 @@ pub fn duplicates(
         table: t.spec.name,
         sorted,
     });
+    let repeated = candidates.len();
     if candidates.is_empty() {
-        return Ok((None, parent));
+        return Ok((None, parent, 0));
     }
     // Confirm on the text: equal hashes of different keys are not duplicates.
     let df = t
@@ -525,7 +556,7 @@ pub fn duplicates(
         .collect()
         .map_err(err)?;
     if df.height() == 0 {
-        return Ok((None, parent));
+        return Ok((None, parent, repeated));
     }
     let (keys, n) = counted_keys(df.clone()).map_err(err)?;
     if let Some(p) = parent.as_mut() {
@@ -555,7 +586,7 @@ pub fn duplicates(
         rows: n,
         bad: key_text(key).is_in(list_of_text(&keys), false),
     };
-    Ok((Some(finding), parent))
+    Ok((Some(finding), parent, repeated))
 }
 
 /// Key hashes already at hand for an orphan check.

@@ -423,7 +423,11 @@ pub fn validate_with(
             .any(|c| c.refs.iter().any(|(_, p)| *p == name));
         let t = ex.table(name).clone();
         let keep_hashes = is_parent && kept > limits.join_parent_max_rows;
-        let (dup, hashes) = keys::duplicates(
+        let keys::Duplicates {
+            finding: dup,
+            parent: hashes,
+            hashes_distinct,
+        } = keys::duplicates(
             &t,
             kept,
             keep_hashes,
@@ -435,6 +439,9 @@ pub fn validate_with(
         )?;
         if hashes.is_some() {
             parent_hashes = hashes;
+        }
+        if hashes_distinct {
+            ex.set_key_hashes_distinct(name);
         }
         if let Some(f) = dup {
             let when = f.bad.clone().and(t.set_aside_expr().not());
