@@ -552,10 +552,10 @@ fn row_rules(
             .collect())
     };
     let (total, broken) = if taps.is_empty() {
+        // A plain `len()`: polars 0.55 counts a filter's rows ~10× faster so than with the
+        // count cast (0.09 s against 1.0 s over 63 M diagnoses).
         let n = counts(
-            t.lazy()
-                .filter(any.clone())
-                .select([len().cast(DataType::UInt64).alias("n")]),
+            t.lazy().filter(any.clone()).select([len().alias("n")]),
             &["n"],
         )?;
         (rows.max(n[0]), n[0])
