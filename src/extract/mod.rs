@@ -236,14 +236,6 @@ impl Extract {
     /// Leaves out of `table` every row for which `bad` (evaluated on the rows as read, null
     /// meaning false) is true, on top of those left out before: the rows set aside by
     /// validation are not seen by any later scan.
-    /// Records that the kept keys of `table` have distinct 64-bit hashes (validation knows,
-    /// from its duplicate check; rows set aside later keep it true).
-    pub fn set_key_hashes_distinct(&mut self, table: &str) {
-        if let Some(t) = self.tables.iter_mut().find(|t| t.spec.name == table) {
-            t.key_hashes_distinct = true;
-        }
-    }
-
     pub fn set_aside(&mut self, table: &str, bad: Expr) {
         if let Some(t) = self.tables.iter_mut().find(|t| t.spec.name == table) {
             let bad = bad.fill_null(lit(false));
@@ -251,6 +243,14 @@ impl Extract {
                 Some(before) => before.or(bad),
                 None => bad,
             });
+        }
+    }
+
+    /// Records that the kept keys of `table` have distinct 64-bit hashes (validation knows,
+    /// from its duplicate check; rows set aside later keep it true).
+    pub fn set_key_hashes_distinct(&mut self, table: &str) {
+        if let Some(t) = self.tables.iter_mut().find(|t| t.spec.name == table) {
+            t.key_hashes_distinct = true;
         }
     }
 

@@ -418,11 +418,16 @@ pub fn validate_with(
                 reasons.push((f, when));
             }
         }
-        let is_parent = contract::TABLES
-            .iter()
-            .any(|c| c.refs.iter().any(|(_, p)| *p == name));
+        // A table's children come after it in contract order.
+        let later = || {
+            contract::TABLES
+                .iter()
+                .skip_while(move |c| c.name != name)
+                .skip(1)
+        };
+        let referred = |table: &str| later().any(|c| c.refs.iter().any(|(_, p)| *p == table));
         let t = ex.table(name).clone();
-        let keep_hashes = is_parent && kept > limits.join_parent_max_rows;
+        let keep_hashes = referred(name) && kept > limits.join_parent_max_rows;
         let keys::Duplicates {
             finding: dup,
             parent: hashes,
@@ -452,13 +457,6 @@ pub fn validate_with(
         kept_rows.push((name, kept));
         // Free the parents' keys once no table still to come refers to them; keep this one's
         // as text when it is small and one does.
-        let later = || {
-            contract::TABLES
-                .iter()
-                .skip_while(move |c| c.name != name)
-                .skip(1)
-        };
-        let referred = |table: &str| later().any(|c| c.refs.iter().any(|(_, p)| *p == table));
         if let Some(h) = &parent_hashes
             && !referred(h.table)
         {
@@ -586,25 +584,15 @@ fn row_rules(
         })
         .collect();
     aggs.push(len().cast(DataType::UInt64).alias("total"));
-    let df = t
-        .lazy()
-        .select(aggs)
-        .collect_with_engine(Engine::Streaming)
-        .map_err(|e| read_err(t, e))?
-        .unwrap_single();
-    let get = |name: &str| {
-        df.column(name)
-            .ok()
-            .and_then(|s| s.get(0).ok())
-            .and_then(|v| v.extract::<u64>())
-            .unwrap_or(0)
-    };
+    let mut names: Vec<String> = (0..checks.len()).map(|i| format!("c{i}")).collect();
+    names.push("total".into());
+    let names: Vec<&str> = names.iter().map(String::as_str).collect();
+    let n = counts(t.lazy().select(aggs), &names)?;
     let findings = checks
         .iter()
         .zip(bads)
-        .enumerate()
-        .filter_map(|(i, (c, bad))| {
-            let n = get(&format!("c{i}"));
+        .zip(&n)
+        .filter_map(|((c, bad), &n)| {
             (n > 0).then(|| Finding {
                 rule: c.rule.clone(),
                 description: c.description.clone(),
@@ -613,7 +601,7 @@ fn row_rules(
             })
         })
         .collect();
-    Ok((get("total"), findings, broken))
+    Ok((n[checks.len()], findings, broken))
 }
 
 /// The rows kept of a table already validated (0 if none).
