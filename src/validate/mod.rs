@@ -350,7 +350,7 @@ pub fn validate_with(
             if parent_rows > limits.join_parent_max_rows
                 && keys::fits_one_pass(parent_rows.max(rows), limits)
             {
-                taps.want(column, col(column), rows);
+                taps.want_distinct(column);
             } else if let Some(k) = parent_keys.iter().find(|k| k.table == parent) {
                 taps.probe(column, k.clone(), limits.probe_max_missing);
             }
@@ -363,9 +363,10 @@ pub fn validate_with(
         let mut tapped_of = |name: &str| {
             tapped
                 .iter()
-                .position(|(n, _)| n == name)
-                .map(|i| tapped.swap_remove(i).1)
-                .filter(|v| v.len() as u64 == rows_kept)
+                .position(|c| c.name == name)
+                .map(|i| tapped.swap_remove(i))
+                .filter(|c| c.rows == rows_kept)
+                .map(|c| c.sorted)
         };
         // (rule, reason predicate on the rows as read)
         let mut reasons: Vec<(Finding, Expr)> = Vec::new();
