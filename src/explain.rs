@@ -61,7 +61,7 @@ fn inputs(row: &DataFrame, e: &crate::ir::Expr) -> String {
 /// The explanation of `person_id` under `rs`, or None when the extract has no such person.
 pub fn explain(ex: &Extract, rs: &RuleSet, person_id: &str) -> PolarsResult<Option<String>> {
     let row = plan::annotate(
-        plan::person_frame(ex, rs).filter(col("person_id").eq(lit(person_id))),
+        plan::person_frame(ex, rs)?.filter(col("person_id").eq(lit(person_id))),
         rs,
     )
     .collect()?;

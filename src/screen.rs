@@ -78,7 +78,8 @@ fn sum_u64(df: &DataFrame, name: &str) -> u64 {
 /// Screens `ex` with `rs`.
 pub fn run(ex: &Extract, rs: &RuleSet) -> Result<Screening, ScreenError> {
     let t = Instant::now();
-    let persons = plan::person_frame(ex, rs)
+    let persons = plan::person_frame_with(ex, rs, Some(plan::JOIN_ROWS_PER_PASS))
+        .map_err(pe)?
         .collect_with_engine(Engine::Streaming)
         .map_err(pe)?
         .unwrap_single();

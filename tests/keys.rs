@@ -574,3 +574,109 @@ fn a_repeated_claim_id_keeps_the_join_on_the_text() {
     assert!(!ex.table("ltc_assessments").key_hashes_distinct());
     assert!(!ex.table("diagnoses").key_hashes_distinct());
 }
+
+/// The person frame of `rules` on `data` (validated), sorted by person, with the diagnoses
+/// joined to their claims in passes of at most `rows_per_pass` diagnoses (`None`: one plan).
+fn person_frame(data: &Path, rules: &Path, rows_per_pass: Option<u64>) -> DataFrame {
+    let rs = balgul::rules::load(rules, r()).unwrap();
+    let mut ex = Extract::open(data).unwrap();
+    assert!(validate::validate(&mut ex, r()).unwrap().is_empty());
+    assert!(ex.table("claims").key_hashes_distinct());
+    balgul::plan::person_frame_with(&ex, &rs, rows_per_pass)
+        .unwrap()
+        .sort(["person_id"], SortMultipleOptions::default())
+        .collect()
+        .unwrap()
+}
+
+/// On a large extract the diagnoses–claims join runs in passes, each over the claims of one
+/// share of the claim-id hashes, and the features' values per person are combined across
+/// passes. A person's diagnoses spread over several passes must give exactly the values of one
+/// pass: counts and sums added, flags ORed, extremes kept, code sets recounted. Dates at
+/// R−365 (out of the window), R−364, R (in) and R+1 (after R).
+#[test]
+fn the_diagnoses_join_in_passes_gives_the_values_of_one_pass() {
+    let data = tempfile::tempdir().unwrap();
+    let mut b = Build::new();
+    for p in ["A", "B", "C", "D", "E"] {
+        b.person(p, 78, "11110").pending(p);
+    }
+    // A: dementia and Parkinson's on two claims, a third claim with two diagnoses.
+    b.visit_dx("A", &d(-364), "F001");
+    b.visit_dx("A", &d(-30), "G20");
+    let c = b.visit_dx("A", &d(-2), "J00");
+    b.dx_raw(&format!("{c},A,S7200,2"));
+    // B: dementia only out of the window or after R; a cold in it.
+    b.visit_dx("B", &d(-365), "F001");
+    b.visit_dx("B", &d(1), "G20");
+    b.visit_dx("B", &d(0), "J00");
+    // C: the same set twice, on the window's last day and on R.
+    b.visit_dx("C", &d(0), "F03");
+    b.visit_dx("C", &d(-364), "F01");
+    // D: one claim with three diagnoses in three sets.
+    let c = b.visit_dx("D", &d(-100), "G309");
+    b.dx_raw(&format!("{c},D,G20,2"));
+    b.dx_raw(&format!("{c},D,S721,3"));
+    // E: no diagnosis at all.
+    b.write(data.path());
+    let extra = r#"[features.dx_rows]
+label = "dx rows"
+from = "diagnoses"
+where = "last_days(start_date, params.dx_window_days)"
+agg = "count()"
+
+[features.dx_secondary]
+label = "secondary dx"
+from = "diagnoses"
+where = "dx_order > 1"
+agg = "any()"
+
+[features.dx_first]
+label = "first dx"
+from = "diagnoses"
+agg = "min(start_date)"
+
+[features.dx_last]
+label = "last dx"
+from = "diagnoses"
+agg = "max(start_date)"
+
+[features.dx_orders]
+label = "dx orders"
+from = "diagnoses"
+where = "start_date <= R"
+agg = "sum(dx_order)"
+
+[features.discharges]"#;
+    let (_dir, rules) = edited_rules("[features.discharges]", extra);
+    let one = person_frame(data.path(), &rules, None);
+    for per_pass in [1, 2, 5] {
+        let passes = person_frame(data.path(), &rules, Some(per_pass));
+        assert!(
+            one.equals_missing(&passes),
+            "{per_pass} a pass:\n{one}\n{passes}"
+        );
+    }
+    // And the values are the window's.
+    let int = |p: &str, c: &str| {
+        let ids = one.column("person_id").unwrap().str().unwrap().clone();
+        let i = ids.iter().position(|x| x == Some(p)).unwrap();
+        one.column(c)
+            .unwrap()
+            .cast(&DataType::Int64)
+            .unwrap()
+            .i64()
+            .unwrap()
+            .get(i)
+    };
+    assert_eq!(int("A", "conditions"), Some(3));
+    assert_eq!(int("A", "dx_rows"), Some(4));
+    assert_eq!(int("A", "dx_orders"), Some(5));
+    assert_eq!(int("B", "conditions"), Some(0));
+    assert_eq!(int("B", "dx_rows"), Some(1));
+    assert_eq!(int("C", "conditions"), Some(1));
+    assert_eq!(int("D", "conditions"), Some(3));
+    assert_eq!(int("D", "dx_orders"), Some(6));
+    assert_eq!(int("E", "conditions"), Some(0));
+    assert_eq!(int("E", "dx_rows"), Some(0));
+}

@@ -213,7 +213,10 @@ impl Build {
         self.write(dir.path());
         let ex = Extract::open(dir.path()).unwrap();
         let rs = balgul::rules::load(rules, r()).unwrap();
-        let frame = balgul::plan::person_frame(&ex, &rs).collect().unwrap();
+        let frame = balgul::plan::person_frame(&ex, &rs)
+            .unwrap()
+            .collect()
+            .unwrap();
         let screening = balgul::screen::run(&ex, &rs).unwrap();
         Outcome { frame, screening }
     }
