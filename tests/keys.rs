@@ -680,3 +680,52 @@ agg = "sum(dx_order)"
     assert_eq!(int("E", "conditions"), Some(0));
     assert_eq!(int("E", "dx_rows"), Some(0));
 }
+
+/// A child's key checked against a parent's hashes is hashed once per run of equal keys in its
+/// scan (its distinct values are what the check needs). Runs, a key coming back after another,
+/// an orphan key in two runs, and a row set aside by a row rule inside a run: the same orphans,
+/// row for row, as the anti-join.
+#[test]
+fn child_keys_in_runs_and_scattered_find_the_orphans_the_anti_join_finds() {
+    let data = tempfile::tempdir().unwrap();
+    let mut b = Build::new();
+    b.person("A", 75, "11110").pending("A");
+    b.person("B", 76, "11110").pending("B");
+    let day = d(-20);
+    b.claims_raw(&format!("C1,A,H1,31,OUT,{day},{day},1000"));
+    b.claims_raw(&format!("C2,B,H1,31,OUT,{day},{day},1000"));
+    for row in [
+        "C1,A,I10,1",
+        "C1,A,i10,2",
+        "C1,A,E11,3",
+        "C2,B,I10,1",
+        "CX,A,I10,1",
+        "CX,A,E11,2",
+        "C1,A,F001,4",
+        "CX,A,F001,3",
+        "C2,B,E11,2",
+    ] {
+        b.dx_raw(row);
+    }
+    b.write(data.path());
+    let by_join = outcome(data.path(), BY_JOIN);
+    let dx: Vec<(String, u64, u64)> = by_join
+        .iter()
+        .filter(|(t, ..)| t == "diagnoses")
+        .map(|(_, rule, rows, kept)| (rule.clone(), *rows, *kept))
+        .collect();
+    // One malformed code, three rows on the claim that does not exist; five rows kept.
+    assert_eq!(dx.len(), 2, "{by_join:#?}");
+    assert_eq!((dx[0].1, dx[1].1), (1, 3), "{dx:?}");
+    assert!(dx[1].0.starts_with("orphan:claim_id"), "{dx:?}");
+    assert_eq!(dx[1].2, 5);
+    let hashed = outcome(
+        data.path(),
+        KeyLimits {
+            join_parent_max_rows: 0,
+            pass_bytes: 1 << 30,
+            ..KeyLimits::default()
+        },
+    );
+    assert_eq!(hashed, by_join);
+}
