@@ -7,7 +7,9 @@
 //! after R are dropped first, then rows no feature can use, by a cheap predicate the
 //! features' filters imply (each aggregation re-applies its feature's full filter). Only the
 //! columns the features read are projected, so Polars pushes the projection and the filters
-//! into the scans (Parquet row groups are skipped by their statistics).
+//! into the scans (Parquet row groups are skipped by their statistics). On a large extract a
+//! run joins the diagnoses to their claims in passes, one share of the claim ids at a time
+//! ([`JOIN_ROWS_PER_PASS`]), so that join's memory does not grow with the extract.
 
 use chrono::Datelike;
 use polars::prelude::*;

@@ -55,7 +55,8 @@ pub const JOIN_PARENT_MAX_ROWS: u64 = 2_000_000;
 /// The most bytes of hashes one pass holds per column (8 bytes a row): 268 M rows, so a
 /// 3 M-person extract (236 M claims) takes one pass and a national year of claims (~1 B rows)
 /// four. At most four such arrays are held at a time: a parent's kept hashes, a child's two
-/// tapped columns (`claim_id`, `person_id`) and a second parent's hashes.
+/// tapped columns (`claim_id`, `person_id`: their distinct values, far fewer where a claim's or
+/// a person's rows come together) and a second parent's hashes.
 pub const PASS_BYTES: u64 = 2 << 30;
 
 /// The most distinct orphan keys a child's row-rule scan collects (see [`ParentKeys`]); more
@@ -657,8 +658,9 @@ pub fn duplicates(
 pub struct KnownHashes<'a> {
     /// The parent's sorted key hashes, kept from its duplicate check.
     pub parent: Option<&'a ParentHashes>,
-    /// The child column's sorted hashes, tapped during its row-rule scan (they may include
-    /// rows set aside since: a hash missing from the parent is confirmed on the rows kept).
+    /// The child column's sorted hashes, tapped during its row-rule scan (a hash per run of
+    /// equal keys, repeats removed; they may include rows set aside since: a hash missing from
+    /// the parent is confirmed on the rows kept).
     pub child: Option<&'a [u64]>,
 }
 
