@@ -225,6 +225,13 @@ const BY_JOIN: KeyLimits = KeyLimits {
     probe_max_missing: 0,
 };
 
+/// Every parent checked by hashes, in one pass.
+const BY_HASHES: KeyLimits = KeyLimits {
+    join_parent_max_rows: 0,
+    pass_bytes: 1 << 30,
+    probe_max_missing: validate::keys::PROBE_MAX_MISSING,
+};
+
 #[test]
 fn probed_hashed_and_multi_pass_key_checks_find_exactly_what_the_anti_join_finds() {
     let data = tempfile::tempdir().unwrap();
@@ -237,15 +244,7 @@ fn probed_hashed_and_multi_pass_key_checks_find_exactly_what_the_anti_join_finds
     // ... every parent checked by hashes, one pass (claims' keys hashed during their row-rule
     // scan: CGHOST's, set aside afterwards as an orphan, must not count as kept for its
     // diagnosis) ...
-    let hashed = outcome(
-        data.path(),
-        KeyLimits {
-            join_parent_max_rows: 0,
-            pass_bytes: 1 << 30,
-            ..KeyLimits::default()
-        },
-    );
-    assert_eq!(hashed, by_join);
+    assert_eq!(outcome(data.path(), BY_HASHES), by_join);
     // ... and by hashes in passes of two rows each (8 passes over 10 claims).
     let passes = outcome(
         data.path(),
@@ -348,12 +347,7 @@ fn hashed_parent_keys_leave_out_the_rows_the_row_rules_set_aside() {
         ("diagnoses".to_string(), "orphan:claim_id".to_string(), 1, 1),
     ];
     assert_eq!(outcome(data.path(), KeyLimits::default()), expected);
-    let hashed = KeyLimits {
-        join_parent_max_rows: 0,
-        pass_bytes: 1 << 30,
-        ..KeyLimits::default()
-    };
-    assert_eq!(outcome(data.path(), hashed), expected);
+    assert_eq!(outcome(data.path(), BY_HASHES), expected);
 }
 
 /// Files of an output directory by name, `manifest.json` without its wall times.
@@ -719,13 +713,5 @@ fn child_keys_in_runs_and_scattered_find_the_orphans_the_anti_join_finds() {
     assert_eq!((dx[0].1, dx[1].1), (1, 3), "{dx:?}");
     assert!(dx[1].0.starts_with("orphan:claim_id"), "{dx:?}");
     assert_eq!(dx[1].2, 5);
-    let hashed = outcome(
-        data.path(),
-        KeyLimits {
-            join_parent_max_rows: 0,
-            pass_bytes: 1 << 30,
-            ..KeyLimits::default()
-        },
-    );
-    assert_eq!(hashed, by_join);
+    assert_eq!(outcome(data.path(), BY_HASHES), by_join);
 }
