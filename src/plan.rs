@@ -256,21 +256,18 @@ fn join_passes(ex: &Extract, table: &str, rows_per_pass: Option<u64>) -> PolarsR
     let Some(per_pass) = rows_per_pass else {
         return Ok(1);
     };
-    if table != "diagnoses" || !ex.table("claims").key_hashes_distinct() {
+    if !takes_claim_dates(table) || !ex.table("claims").key_hashes_distinct() {
         return Ok(1);
     }
-    let df = ex
-        .table(table)
-        .raw_lazy()
-        .select([len().alias("n")])
-        .collect()?;
-    let rows = df
-        .column("n")?
-        .cast(&DataType::UInt64)?
-        .u64()?
-        .get(0)
-        .unwrap_or(0);
+    let rows = crate::extract::count_rows_as_read(ex.table(table))
+        .map_err(|e| PolarsError::ComputeError(e.to_string().into()))?;
     Ok(rows.div_ceil(per_pass.max(1)).max(1))
+}
+
+/// Whether `table`'s rows take their date and person from their claim (the diagnoses): the
+/// features see them joined to the claims.
+fn takes_claim_dates(table: &str) -> bool {
+    table == "diagnoses"
 }
 
 fn table_rows_in(
@@ -282,7 +279,7 @@ fn table_rows_in(
 ) -> LazyFrame {
     let spec = contract::table(table).expect("features read contract tables");
     let mut lf = ex.lazy(table);
-    if table == "diagnoses" {
+    if takes_claim_dates(table) {
         // A diagnosis takes its claim's date (and its claim's person). The hash table is
         // built on the diagnoses, after the features' code filters have cut them (a fraction
         // of all rows), and the claims stream past it; built on the claims side, the 79 M
@@ -444,20 +441,21 @@ fn aggregations(f: &Feature) -> Vec<Expr> {
                         .alias(codeset_column(name, &s.id))
                 })
                 .collect();
-            let count = sets
+            let flags = sets
                 .iter()
-                .map(|s| {
-                    keep.clone()
-                        .and(codeset_match(&c, s))
-                        .any(true)
-                        .cast(DataType::Int64)
-                })
-                .reduce(|a, b| a + b)
-                .unwrap_or(lit(0i64));
-            out.push(count.alias(name));
+                .map(|s| keep.clone().and(codeset_match(&c, s)).any(true));
+            out.push(count_true(flags).alias(name));
             out
         }
     }
+}
+
+/// How many of `flags` (boolean aggregations) hold, as an Int64: a code-set feature's count.
+fn count_true(flags: impl Iterator<Item = Expr>) -> Expr {
+    flags
+        .map(|f| f.cast(DataType::Int64))
+        .reduce(|a, b| a + b)
+        .unwrap_or(lit(0i64))
 }
 
 /// The default fill of each output column of a feature for people without rows.
@@ -754,11 +752,7 @@ fn combined(f: &Feature) -> Vec<Expr> {
                 .iter()
                 .map(|c| col(c.as_str()).any(true).alias(c.as_str()))
                 .collect();
-            let count = flags
-                .iter()
-                .map(|c| col(c.as_str()).any(true).cast(DataType::Int64))
-                .reduce(|a, b| a + b)
-                .unwrap_or(lit(0i64));
+            let count = count_true(flags.iter().map(|c| col(c.as_str()).any(true)));
             out.push(count.alias(name));
             out
         }
@@ -831,7 +825,7 @@ pub fn feature_rows(
         rows = rows.filter(r);
     }
     let mut cols: Vec<String> = spec.key.iter().map(|k| k.to_string()).collect();
-    let date = if f.table == "diagnoses" {
+    let date = if takes_claim_dates(&f.table) {
         Some("start_date")
     } else {
         spec.event_date

@@ -285,8 +285,17 @@ impl Extract {
 
 /// Counts a table's rows.
 pub fn count_rows(t: &LoadedTable) -> Result<u64, ExtractError> {
-    let df = t
-        .lazy()
+    count_of(t, t.lazy())
+}
+
+/// The rows of a table as read, those set aside included (from the files' metadata where
+/// they have it: no scan).
+pub fn count_rows_as_read(t: &LoadedTable) -> Result<u64, ExtractError> {
+    count_of(t, t.raw_lazy())
+}
+
+fn count_of(t: &LoadedTable, lf: LazyFrame) -> Result<u64, ExtractError> {
+    let df = lf
         .select([len().alias("n")])
         .collect()
         .map_err(|e| ExtractError::read(&t.source, e))?;

@@ -356,8 +356,8 @@ pub fn validate_with(
             }
         }
         let (total, row_findings, row_bad_rows) = row_rules(&t, &checks, &taps, rows)?;
-        // The tapped keys are non-null columns: one hash per row kept, or the tap is not
-        // trusted (and the key is scanned again).
+        // The tapped keys are non-null columns: a tap must have counted every row kept, or it
+        // is not trusted (and the key is scanned again).
         let rows_kept = total.saturating_sub(row_bad_rows);
         let mut tapped = taps.take_sorted();
         let mut tapped_of = |name: &str| {
