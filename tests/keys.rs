@@ -715,3 +715,53 @@ fn child_keys_in_runs_and_scattered_find_the_orphans_the_anti_join_finds() {
     assert_eq!(dx[1].2, 5);
     assert_eq!(outcome(data.path(), BY_HASHES), by_join);
 }
+
+/// The same with keys longer than 12 bytes, which Arrow stores apart from their views: equal
+/// keys in a run are compared by their text, and an orphan that shares its length and first
+/// four bytes with the key before it (`CLAIM-2026-00000X` after `CLAIM-2026-000001`) is
+/// still a new key.
+#[test]
+fn long_child_keys_in_runs_find_the_orphans_the_anti_join_finds() {
+    let data = tempfile::tempdir().unwrap();
+    let mut b = Build::new();
+    b.person("PERSON-0000000A", 75, "11110")
+        .pending("PERSON-0000000A");
+    b.person("PERSON-0000000B", 76, "11110")
+        .pending("PERSON-0000000B");
+    let day = d(-20);
+    let (c1, c2, cx) = (
+        "CLAIM-2026-000001",
+        "CLAIM-2026-000002",
+        "CLAIM-2026-00000X",
+    );
+    let (a, bb) = ("PERSON-0000000A", "PERSON-0000000B");
+    b.claims_raw(&format!("{c1},{a},H1,31,OUT,{day},{day},1000"));
+    b.claims_raw(&format!("{c2},{bb},H1,31,OUT,{day},{day},1000"));
+    for row in [
+        format!("{c1},{a},I10,1"),
+        format!("{c1},{a},E11,2"),
+        format!("{cx},{a},I10,1"),
+        format!("{cx},{a},E11,2"),
+        format!("{c1},{a},F001,3"),
+        format!("{c2},{bb},I10,1"),
+        format!("{c2},PERSON-0000000Z,E11,2"),
+        format!("{c2},{bb},E11,3"),
+    ] {
+        b.dx_raw(&row);
+    }
+    b.write(data.path());
+    let by_join = outcome(data.path(), BY_JOIN);
+    let dx: Vec<(String, u64, u64)> = by_join
+        .iter()
+        .filter(|(t, ..)| t == "diagnoses")
+        .map(|(_, rule, rows, kept)| (rule.clone(), *rows, *kept))
+        .collect();
+    // Two rows on the claim that does not exist, a person that does not exist on one row;
+    // five rows kept.
+    assert_eq!(dx.len(), 2, "{by_join:#?}");
+    assert!(dx[0].0.starts_with("orphan:claim_id"), "{dx:?}");
+    assert!(dx[1].0.starts_with("orphan:person_id"), "{dx:?}");
+    assert_eq!((dx[0].1, dx[1].1), (2, 1), "{dx:?}");
+    assert_eq!(dx[1].2, 5);
+    assert_eq!(outcome(data.path(), BY_HASHES), by_join);
+}
