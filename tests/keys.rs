@@ -147,17 +147,7 @@ fn repeated_keys_and_orphans_are_set_aside_with_their_reason() {
     let claims = q.iter().find(|t| t["table"] == "claims").unwrap();
     assert_eq!(claims["rows"], 5);
     assert_eq!(claims["rows_set_aside"], 4);
-    let rules: Vec<(String, u64)> = claims["rules_rows"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| {
-            (
-                r["rule"].as_str().unwrap().to_string(),
-                r["rows"].as_u64().unwrap(),
-            )
-        })
-        .collect();
+    let rules = common::rules_rows(claims);
     assert_eq!(
         rules,
         [
@@ -215,6 +205,15 @@ fn outcome(dir: &Path, limits: KeyLimits) -> Vec<(String, String, u64, u64)> {
         }
     }
     v
+}
+
+/// The (rule, rows, rows kept) of `table` in an [`outcome`].
+fn rules_of(outcome: &[(String, String, u64, u64)], table: &str) -> Vec<(String, u64, u64)> {
+    outcome
+        .iter()
+        .filter(|(t, ..)| t == table)
+        .map(|(_, rule, rows, kept)| (rule.clone(), *rows, *kept))
+        .collect()
 }
 
 /// Small parents' keys looked up during the child's row-rule scan, with no room for a missing
@@ -703,11 +702,7 @@ fn child_keys_in_runs_and_scattered_find_the_orphans_the_anti_join_finds() {
     }
     b.write(data.path());
     let by_join = outcome(data.path(), BY_JOIN);
-    let dx: Vec<(String, u64, u64)> = by_join
-        .iter()
-        .filter(|(t, ..)| t == "diagnoses")
-        .map(|(_, rule, rows, kept)| (rule.clone(), *rows, *kept))
-        .collect();
+    let dx = rules_of(&by_join, "diagnoses");
     // One malformed code, three rows on the claim that does not exist; five rows kept.
     assert_eq!(dx.len(), 2, "{by_join:#?}");
     assert_eq!((dx[0].1, dx[1].1), (1, 3), "{dx:?}");
@@ -751,11 +746,7 @@ fn long_child_keys_in_runs_find_the_orphans_the_anti_join_finds() {
     }
     b.write(data.path());
     let by_join = outcome(data.path(), BY_JOIN);
-    let dx: Vec<(String, u64, u64)> = by_join
-        .iter()
-        .filter(|(t, ..)| t == "diagnoses")
-        .map(|(_, rule, rows, kept)| (rule.clone(), *rows, *kept))
-        .collect();
+    let dx = rules_of(&by_join, "diagnoses");
     // Two rows on the claim that does not exist, a person that does not exist on one row;
     // five rows kept.
     assert_eq!(dx.len(), 2, "{by_join:#?}");

@@ -256,17 +256,7 @@ fn parquet_and_csv_set_aside_the_same_rows_for_the_same_reasons() {
     assert_eq!(q[1]["table"], "claims");
     assert_eq!(q[1]["rows"], 9);
     assert_eq!(q[1]["rows_set_aside"], 3);
-    let rules: Vec<(String, u64)> = q[1]["rules_rows"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| {
-            (
-                r["rule"].as_str().unwrap().to_string(),
-                r["rows"].as_u64().unwrap(),
-            )
-        })
-        .collect();
+    let rules = common::rules_rows(&q[1]);
     assert_eq!(
         rules,
         [

@@ -98,3 +98,18 @@ pub fn write_parquet(path: &Path, df: &DataFrame) {
     let f = std::fs::File::create(path).unwrap();
     ParquetWriter::new(f).finish(&mut df).unwrap();
 }
+
+/// A table's entry of the manifest's `rows_set_aside` as (rule, rows) pairs, in its order.
+pub fn rules_rows(table: &serde_json::Value) -> Vec<(String, u64)> {
+    table["rules_rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["rule"].as_str().unwrap().to_string(),
+                r["rows"].as_u64().unwrap(),
+            )
+        })
+        .collect()
+}
