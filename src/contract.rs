@@ -74,6 +74,12 @@ impl Table {
         self.columns.iter().find(|c| c.name == name)
     }
 
+    /// Whether the table's rows take their date from their claim: its event date is not one
+    /// of its own columns (the diagnoses' `start_date` is their claim's).
+    pub fn takes_claim_date(&self) -> bool {
+        self.event_date.is_some_and(|d| self.column(d).is_none())
+    }
+
     pub fn column_names(&self) -> impl Iterator<Item = &'static str> + '_ {
         self.columns.iter().map(|c| c.name)
     }

@@ -264,10 +264,10 @@ fn join_passes(ex: &Extract, table: &str, rows_per_pass: Option<u64>) -> PolarsR
     Ok(rows.div_ceil(per_pass.max(1)).max(1))
 }
 
-/// Whether `table`'s rows take their date and person from their claim (the diagnoses): the
-/// features see them joined to the claims.
+/// Whether `table`'s rows take their date and person from their claim (the diagnoses, see
+/// [`contract::Table::takes_claim_date`]): the features see them joined to the claims.
 fn takes_claim_dates(table: &str) -> bool {
-    table == "diagnoses"
+    contract::table(table).is_some_and(|t| t.takes_claim_date())
 }
 
 fn table_rows_in(
@@ -825,12 +825,8 @@ pub fn feature_rows(
         rows = rows.filter(r);
     }
     let mut cols: Vec<String> = spec.key.iter().map(|k| k.to_string()).collect();
-    let date = if takes_claim_dates(&f.table) {
-        Some("start_date")
-    } else {
-        spec.event_date
-    };
-    if let Some(d) = date
+    // (A diagnosis's event date is its claim's, joined in by `table_rows`.)
+    if let Some(d) = spec.event_date
         && !cols.iter().any(|c| c == d)
     {
         cols.insert(0, d.to_string());
@@ -842,7 +838,7 @@ pub fn feature_rows(
     }
     cols.retain(|c| c != "person_id");
     let mut lf = rows.select(cols.iter().map(|c| col(c.as_str())).collect::<Vec<_>>());
-    if let Some(d) = date {
+    if let Some(d) = spec.event_date {
         let mut keys = vec![d.to_string()];
         keys.extend(
             cols.iter()

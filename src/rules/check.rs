@@ -56,8 +56,8 @@ fn col_ty(t: ColType) -> Ty {
     }
 }
 
-/// The columns a feature on `table` may read: the table's own, and for diagnoses the
-/// `start_date` of its claim.
+/// The columns a feature on `table` may read: the table's own, and for a table that takes its
+/// claim's date (the diagnoses) that date (`start_date`).
 pub fn table_columns(table: &str) -> Option<Vec<(String, Ty)>> {
     let spec = contract::table(table)?;
     let mut cols: Vec<(String, Ty)> = spec
@@ -65,8 +65,8 @@ pub fn table_columns(table: &str) -> Option<Vec<(String, Ty)>> {
         .iter()
         .map(|c| (c.name.to_string(), col_ty(c.ty)))
         .collect();
-    if table == "diagnoses" {
-        cols.push(("start_date".into(), Ty::Date));
+    if let Some(d) = spec.event_date.filter(|_| spec.takes_claim_date()) {
+        cols.push((d.into(), Ty::Date));
     }
     Some(cols)
 }

@@ -567,15 +567,6 @@ fn row_rules(
         .iter()
         .map(|c| c.bad.clone().fill_null(lit(false)))
         .collect();
-    let or_of = |which: &dyn Fn(&Check) -> bool| {
-        checks
-            .iter()
-            .zip(&bads)
-            .filter(|(c, _)| which(c))
-            .map(|(_, b)| b.clone())
-            .reduce(|a, b| a.or(b))
-            .unwrap_or(lit(false))
-    };
     let counts = |lf: LazyFrame, names: &[&str]| -> Result<Vec<u64>, ExtractError> {
         let df = lf
             .collect_with_engine(Engine::Streaming)
@@ -595,7 +586,7 @@ fn row_rules(
     // A plain `len()` after a filter: polars 0.55 counts a filter's rows ~10× faster so than
     // with the count cast (0.09 s against 1.0 s over 63 M diagnoses).
     let filtered = |bad: Expr| counts(t.lazy().filter(bad).select([len().alias("n")]), &["n"]);
-    // Each rule counted alone, by its own filter (None for the others).
+    // Each rule counted alone by its own filter (`None` for the rules counted in the pass).
     let mut alone: Vec<Option<u64>> = Vec::with_capacity(checks.len());
     for (c, bad) in checks.iter().zip(&bads) {
         alone.push(if c.alone(t) {
@@ -604,56 +595,59 @@ fn row_rules(
             None
         });
     }
-    let in_pass = or_of(&|c: &Check| !c.alone(t));
+    let in_pass: Vec<usize> = (0..checks.len()).filter(|&i| alone[i].is_none()).collect();
+    let or_of = |which: &mut dyn Iterator<Item = usize>| {
+        which
+            .map(|i| bads[i].clone())
+            .reduce(|a, b| a.or(b))
+            .unwrap_or(lit(false))
+    };
+    let any_in_pass = or_of(&mut in_pass.iter().copied());
     let (total, broken_in_pass) = if taps.is_empty() {
-        let n = filtered(in_pass)?;
+        let n = filtered(any_in_pass)?;
         (rows.max(n[0]), n[0])
     } else {
         // A sum, not a filter: Polars evaluates a scan's filter on some rows twice, and the
         // tap must see each row once.
         let n = counts(
             t.lazy().select([
-                taps.tap(in_pass).cast(DataType::UInt64).sum().alias("n"),
+                taps.tap(any_in_pass)
+                    .cast(DataType::UInt64)
+                    .sum()
+                    .alias("n"),
                 len().cast(DataType::UInt64).alias("total"),
             ]),
             &["n", "total"],
         )?;
         (n[1], n[0])
     };
-    if broken_in_pass == 0 && alone.iter().flatten().all(|&n| n == 0) {
+    let broken_alone = alone.iter().flatten().any(|&n| n > 0);
+    if broken_in_pass == 0 && !broken_alone {
         return Ok((total, Vec::new(), 0));
     }
-    let broken = if alone.iter().flatten().all(|&n| n == 0) {
-        broken_in_pass
+    // The rows breaking any rule: a row may break rules counted apart.
+    let broken = if broken_alone {
+        filtered(or_of(&mut (0..checks.len())))?[0]
     } else {
-        filtered(or_of(&|_| true))?[0]
+        broken_in_pass
     };
-    let mut aggs: Vec<Expr> = checks
+    // The count of each rule of the pass, in a second pass.
+    let mut names: Vec<String> = in_pass.iter().map(|i| format!("c{i}")).collect();
+    let mut aggs: Vec<Expr> = in_pass
         .iter()
-        .zip(&bads)
-        .enumerate()
-        .filter(|(_, (c, _))| !c.alone(t))
-        .map(|(i, (_, b))| {
-            b.clone()
-                .cast(DataType::UInt64)
-                .sum()
-                .alias(format!("c{i}"))
-        })
-        .collect();
-    aggs.push(len().cast(DataType::UInt64).alias("total"));
-    let mut names: Vec<String> = (0..checks.len())
-        .filter(|&i| !checks[i].alone(t))
-        .map(|i| format!("c{i}"))
+        .zip(&names)
+        .map(|(&i, name)| bads[i].clone().cast(DataType::UInt64).sum().alias(name))
         .collect();
     names.push("total".into());
+    aggs.push(len().cast(DataType::UInt64).alias("total"));
     let names: Vec<&str> = names.iter().map(String::as_str).collect();
     let n = counts(t.lazy().select(aggs), &names)?;
-    let mut in_pass_counts = n.iter().copied();
+    let mut of_pass = n.into_iter();
     let per_rule: Vec<u64> = alone
         .iter()
-        .map(|a| a.unwrap_or_else(|| in_pass_counts.next().unwrap_or(0)))
+        .map(|a| a.unwrap_or_else(|| of_pass.next().unwrap_or(0)))
         .collect();
-    let total = in_pass_counts.next().unwrap_or(total);
+    let total = of_pass.next().unwrap_or(total);
     let findings = checks
         .iter()
         .zip(bads)
