@@ -495,19 +495,33 @@ fn run(cli: Cli) -> Result<(), Failure> {
             })?;
             timings.push(("open", t0.elapsed().as_secs_f64()));
             let t = Instant::now();
-            progress.stage("reading the inputs (rows and SHA-256 for the manifest)");
-            let inputs = balgul::manifest::inputs(&ex).map_err(extract_failure)?;
-            timings.push(("hash_inputs", t.elapsed().as_secs_f64()));
-            progress.rows(&inputs);
-            let t = Instant::now();
             progress.stage("checking the rules");
             let rs = balgul::rules::load(&rules, as_of).map_err(rule_failure)?;
             timings.push(("rules", t.elapsed().as_secs_f64()));
-            let t = Instant::now();
-            progress.stage("checking every row against the data contract");
+            progress.stage(
+                "checking every row against the data contract (and hashing the inputs for the manifest)",
+            );
+            // The inputs' SHA-256 and row counts are taken on a thread of their own while
+            // validation runs: it fills the moments validation leaves a core idle (1 M
+            // persons: hashing alone 0.8-1.1 s at ~145 % CPU).
+            let as_read = ex.clone();
             let mut ex = ex;
-            let set_aside = balgul::validate::validate(&mut ex, as_of).map_err(extract_failure)?;
-            timings.push(("validate_rows", t.elapsed().as_secs_f64()));
+            let (inputs, set_aside) = std::thread::scope(|s| {
+                let hashing = s.spawn(|| {
+                    let t = Instant::now();
+                    balgul::manifest::inputs(&as_read).map(|j| (j, t.elapsed().as_secs_f64()))
+                });
+                let t = Instant::now();
+                let v = balgul::validate::validate(&mut ex, as_of)
+                    .map(|q| (q, t.elapsed().as_secs_f64()));
+                let h = hashing.join().expect("hashing the inputs does not panic");
+                (h, v)
+            });
+            let (inputs, hash_secs) = inputs.map_err(extract_failure)?;
+            let (set_aside, validate_secs) = set_aside.map_err(extract_failure)?;
+            timings.push(("hash_inputs_alongside", hash_secs));
+            timings.push(("validate_rows", validate_secs));
+            progress.rows(&inputs);
             check_set_aside(&set_aside, strict, max_bad_rows)?;
             progress.stage("screening (features, conditions, scores, ranking)");
             let s = balgul::screen::run(&ex, &rs)?;
