@@ -607,7 +607,12 @@ pub fn duplicates(
             Some(v) if passes.len() == 1 => v,
             _ => sorted_hashes(t.lazy(), key_text(key), pass).map_err(err)?,
         };
-        candidates.extend(v.windows(2).filter(|w| w[0] == w[1]).map(|w| w[0]));
+        let repeated: Vec<u64> = v
+            .par_windows(2)
+            .filter(|w| w[0] == w[1])
+            .map(|w| w[0])
+            .collect();
+        candidates.extend(repeated);
         if keep_hashes && passes.len() == 1 {
             kept = Some(v);
         }
@@ -747,20 +752,7 @@ pub fn orphans(
                     &scanned
                 }
             };
-            let mut i = 0;
-            let mut last = None;
-            for &x in c {
-                if last == Some(x) {
-                    continue;
-                }
-                last = Some(x);
-                while i < p.len() && p[i] < x {
-                    i += 1;
-                }
-                if i == p.len() || p[i] != x {
-                    missing.push(x);
-                }
-            }
+            missing.extend(absent_from(c, p));
         }
         if missing.is_empty() {
             return Ok(None);
@@ -773,6 +765,37 @@ pub fn orphans(
             .map_err(err)?
     };
     orphan_finding(t, column, parent, df)
+}
+
+/// The distinct values of sorted `child` that sorted `parent` lacks, in order. The child is
+/// cut into slices merged on both cores, each from where its first value would stand in the
+/// parent (a serial merge of the diagnoses' 45.7 M claim hashes with the claims' 79 M took
+/// ~0.4 s on one core of two).
+fn absent_from(child: &[u64], parent: &[u64]) -> Vec<u64> {
+    const SLICE: usize = 1 << 20;
+    let parts: Vec<Vec<u64>> = child
+        .par_chunks(SLICE)
+        .map(|c| {
+            let Some(&first) = c.first() else {
+                return Vec::new();
+            };
+            let mut i = parent.partition_point(|&p| p < first);
+            let mut out = Vec::new();
+            for &x in c {
+                while i < parent.len() && parent[i] < x {
+                    i += 1;
+                }
+                if (i == parent.len() || parent[i] != x) && out.last() != Some(&x) {
+                    out.push(x);
+                }
+            }
+            out
+        })
+        .collect();
+    let mut missing = parts.concat();
+    // A value repeated across two slices' boundary is listed by both.
+    missing.dedup();
+    missing
 }
 
 /// The orphan rule of `column` from its missing keys (`__key`) and their rows (`__n`).
@@ -811,6 +834,23 @@ mod tests {
         assert_eq!(without_rows(&sorted, &[(5, 3)]), [1, 7, 7, 9, 9]);
         assert_eq!(without_rows(&sorted, &[]), sorted);
         assert_eq!(without_rows(&[], &[(5, 1)]), Vec::<u64>::new());
+    }
+
+    #[test]
+    fn absent_from_lists_each_missing_child_value_once_across_slice_boundaries() {
+        let parent: Vec<u64> = (0..3_000_000u64).map(|x| x * 2).collect();
+        // Odd values are missing; 2_000_001 repeats across the first slice boundary (2^20).
+        let mut child: Vec<u64> = vec![0, 1, 1, 4, 5];
+        child.extend(std::iter::repeat_n(6, (1 << 20) - child.len() - 1));
+        child.extend([
+            2_000_001, 2_000_001, 2_000_002, 5_999_998, 5_999_999, 6_000_001,
+        ]);
+        assert_eq!(
+            absent_from(&child, &parent),
+            [1, 5, 2_000_001, 5_999_999, 6_000_001]
+        );
+        assert_eq!(absent_from(&[], &parent), Vec::<u64>::new());
+        assert_eq!(absent_from(&[3, 3], &[]), [3]);
     }
 
     #[test]
