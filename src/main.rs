@@ -503,7 +503,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
             );
             // The inputs' SHA-256 and row counts are taken on a thread of their own while
             // validation runs: it fills the moments validation leaves a core idle (1 M
-            // persons: hashing alone 0.8-1.1 s at ~145 % CPU).
+            // persons: hashing alone took 0.8-1.1 s at 138-151 % CPU).
             let as_read = ex.clone();
             let mut ex = ex;
             let (inputs, set_aside) = std::thread::scope(|s| {

@@ -607,12 +607,7 @@ pub fn duplicates(
             Some(v) if passes.len() == 1 => v,
             _ => sorted_hashes(t.lazy(), key_text(key), pass).map_err(err)?,
         };
-        let repeated: Vec<u64> = v
-            .par_windows(2)
-            .filter(|w| w[0] == w[1])
-            .map(|w| w[0])
-            .collect();
-        candidates.extend(repeated);
+        candidates.par_extend(v.par_windows(2).filter(|w| w[0] == w[1]).map(|w| w[0]));
         if keep_hashes && passes.len() == 1 {
             kept = Some(v);
         }
@@ -785,15 +780,15 @@ fn absent_from(child: &[u64], parent: &[u64]) -> Vec<u64> {
                 while i < parent.len() && parent[i] < x {
                     i += 1;
                 }
-                if (i == parent.len() || parent[i] != x) && out.last() != Some(&x) {
+                if i == parent.len() || parent[i] != x {
                     out.push(x);
                 }
             }
             out
         })
         .collect();
+    // Sorted, so a value repeated in the child (within a slice or across two) is removed here.
     let mut missing = parts.concat();
-    // A value repeated across two slices' boundary is listed by both.
     missing.dedup();
     missing
 }
