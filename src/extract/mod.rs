@@ -117,6 +117,9 @@ pub struct LoadedTable {
     /// Validation found the 64-bit hashes of the kept rows' keys all distinct (see
     /// [`crate::validate::keys`]): a join on the key's hash is then a join on the key.
     key_hashes_distinct: bool,
+    /// Read as it is from `TABLE/` Parquet parts (not through a mapping), so each part can
+    /// be read alone ([`LoadedTable::part_lazy`]).
+    plain_parts: bool,
 }
 
 impl LoadedTable {
@@ -128,7 +131,43 @@ impl LoadedTable {
             set_aside: None,
             borrowed: Vec::new(),
             key_hashes_distinct: false,
+            plain_parts: false,
         }
+    }
+
+    /// How many Parquet parts the table has, when each can be read alone (see
+    /// [`LoadedTable::part_lazy`]).
+    pub fn part_count(&self) -> Option<usize> {
+        match &self.source {
+            TableSource::ParquetParts { parts, .. } if self.plain_parts => Some(parts.len()),
+            _ => None,
+        }
+    }
+
+    /// Part `k` of the table alone (in the order of [`TableSource::ParquetParts`]), as
+    /// [`LoadedTable::lazy`] gives the whole: the contract's columns, without the rows set
+    /// aside (the rules that set rows aside read one row at a time). `None` unless
+    /// [`LoadedTable::part_count`] is.
+    pub fn part_lazy(&self, k: usize) -> Option<Result<LazyFrame, ExtractError>> {
+        let TableSource::ParquetParts { parts, .. } = &self.source else {
+            return None;
+        };
+        if !self.plain_parts {
+            return None;
+        }
+        let source = TableSource::ParquetFile(parts.get(k)?.clone());
+        let open = || {
+            let mut raw = scan_source(&source, None)?;
+            let found = raw
+                .collect_schema()
+                .map_err(|e| ExtractError::read(&source, e))?;
+            let lf = conform(raw, &found, self.spec, &source, None)?;
+            Ok(match &self.set_aside {
+                Some(bad) => lf.filter(bad.clone().not()),
+                None => lf,
+            })
+        };
+        Some(open())
     }
 
     /// Whether validation found the hashes of the kept keys all distinct.
@@ -449,7 +488,9 @@ pub(crate) fn load_table(
         .collect_schema()
         .map_err(|e| ExtractError::read(&source, e))?;
     let lf = conform(raw, &found, spec, &source, renamed)?;
-    Ok(LoadedTable::new(spec, source, lf))
+    let mut t = LoadedTable::new(spec, source, lf);
+    t.plain_parts = renamed.is_none();
+    Ok(t)
 }
 
 /// The contract schema of a table.
