@@ -776,21 +776,21 @@ pub struct ByParts {
 }
 
 /// The shared group-by of a table that takes its claims' dates (the diagnoses), part by part,
-/// when it and the claims come in as many Parquet parts: part k of the table is joined to
-/// part k of the claims, in memory, then grouped per person; parts run in parallel, two at a
-/// time on two cores. The hash table holds one part's coded diagnoses (~170 k rows at 1 M
-/// persons, in the CPU's cache), where one join of the whole tables builds it on all 17 M
+/// when it and the claims come in as many Parquet parts: part k of the table is joined to part
+/// k of the claims, in memory, then grouped per person; parts run in parallel, as many at a
+/// time as polars has threads. The hash table holds one part's coded diagnoses (~170 k rows at
+/// 1 M persons, in the CPU's cache), where one join of the whole tables builds it on all 17 M
 /// and probes it from main memory: the diagnoses' features at 1 M persons took 8.6 s in one
-/// streaming join, 5.0 s by parts, and the peak memory fell 1.87 → 1.36 GB (a part's rows are
-/// all that is held, whatever the size of the extract).
+/// streaming join, 5.0 s by parts, and the run's peak memory fell 1.87 → 1.25 GB (of the join's
+/// inputs only two parts' rows are held at a time, whatever the size of the extract).
 ///
-/// An extract is written claim by claim, each claim's diagnoses alongside, so a diagnosis's
-/// claim is nearly always in the part of the same number. The rows whose claim is not come out
-/// of their part's join without one and are joined afterwards to all the claims: the rows
-/// joined are exactly those of one join whatever the layout (the claims' key hashes are
-/// distinct, so a row has one claim at most). `None` (one join is used) unless both tables
-/// are in the same number (≥ 2) of parts and the first part finds the claims of at least half
-/// its rows.
+/// An extract written claim by claim, each claim's diagnoses alongside (as `balgul synth`
+/// writes them), has every diagnosis in the claims' part of the same number. The rows whose
+/// claim is not there come out of their part's join without one and are joined afterwards to
+/// all the claims: the rows joined are exactly those of one join whatever the layout (the
+/// claims' key hashes are distinct, so a row has one claim at most). `None` (one join is used)
+/// unless both tables are in the same number (≥ 2) of parts and the first part finds the claims
+/// of at least half its rows.
 pub fn shared_per_person_by_parts(
     ex: &Extract,
     table: &str,
