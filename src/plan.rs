@@ -680,7 +680,7 @@ pub fn feature_frame(
         if !shared.is_empty() {
             let by_parts = match rows_per_pass {
                 Some(_) if takes_claim_dates(table) => {
-                    shared_per_person_by_parts(ex, table, as_of, &shared)?
+                    shared_per_person_by_parts(ex, table, as_of, &shared, ELSEWHERE_MAX_ROWS)?
                 }
                 _ => None,
             };
@@ -759,6 +759,11 @@ fn combine_per_person(parts: Vec<LazyFrame>, shared: &[&Feature]) -> PolarsResul
         .lazy())
 }
 
+/// The most rows of the diagnoses (those the code filter keeps) a run joins part by part holds
+/// because their claim is in another part ([`shared_per_person_by_parts`]): ~0.4 GB. Past it
+/// the run uses one join (in passes), whose memory does not grow with the extract.
+pub const ELSEWHERE_MAX_ROWS: u64 = 8_000_000;
+
 /// The shared group-by of a table that takes its claims' dates, computed part by part (see
 /// [`shared_per_person_by_parts`]).
 pub struct ByParts {
@@ -789,15 +794,18 @@ pub struct ByParts {
 /// claim is not there come out of their part's join without one and are joined afterwards to
 /// all the claims: the rows joined are exactly those of one join whatever the layout (the
 /// claims' key hashes are distinct, so a row has one claim at most). `None` (one join is used)
-/// unless both tables are in the same number (≥ 2) of parts and the first part finds the claims
-/// of at least half its rows.
+/// unless both tables are in the same number (≥ 2) of parts, the first part finds the claims
+/// of at least half its rows, and the rows joined elsewhere, held until the parts are done, stay
+/// within `elsewhere_max_rows` (past it the parts still to run are skipped).
 pub fn shared_per_person_by_parts(
     ex: &Extract,
     table: &str,
     as_of: chrono::NaiveDate,
     shared: &[&Feature],
+    elsewhere_max_rows: u64,
 ) -> PolarsResult<Option<ByParts>> {
     use rayon::prelude::*;
+    use std::sync::atomic::{AtomicU64, Ordering};
     let claims_t = ex.table("claims");
     let rows_t = ex.table(table);
     let (Some(n), Some(m)) = (claims_t.part_count(), rows_t.part_count()) else {
@@ -848,18 +856,30 @@ pub fn shared_per_person_by_parts(
         Ok((values, elsewhere, rows.height()))
     };
     let first = part(0)?;
-    if first.1.height() * 2 > first.2 {
+    if first.1.height() * 2 > first.2 || first.1.height() as u64 > elsewhere_max_rows {
         return Ok(None);
     }
+    let held = AtomicU64::new(first.1.height() as u64);
+    let within = |k: usize| -> PolarsResult<Option<(DataFrame, DataFrame, usize)>> {
+        if held.load(Ordering::Relaxed) > elsewhere_max_rows {
+            return Ok(None);
+        }
+        let p = part(k)?;
+        let now = held.fetch_add(p.1.height() as u64, Ordering::Relaxed) + p.1.height() as u64;
+        Ok((now <= elsewhere_max_rows).then_some(p))
+    };
     // On polars' own pool: the parts' polars work runs on the same two threads (from another
     // pool each part waited on polars' pool: 6.7 s instead of 5.0).
-    let rest: Vec<(DataFrame, DataFrame, usize)> =
-        polars_core::runtime::THREAD_POOL.install(|| {
+    let rest: Option<Vec<(DataFrame, DataFrame, usize)>> = polars_core::runtime::THREAD_POOL
+        .install(|| {
             (1..n)
                 .into_par_iter()
-                .map(part)
+                .map(within)
                 .collect::<PolarsResult<_>>()
         })?;
+    let Some(rest) = rest else {
+        return Ok(None);
+    };
     let mut out = ByParts {
         values: Vec::with_capacity(n + 1),
         parts: n,

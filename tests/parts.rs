@@ -137,6 +137,11 @@ fn run_frame(dir: &Path, rules: &Path) -> DataFrame {
 /// How the diagnoses' shared features were joined on the extract in `dir`: `None` for one
 /// join, else (parts, rows joined in their part, rows joined elsewhere).
 fn layout(dir: &Path, rules: &Path) -> Option<(usize, u64, u64)> {
+    layout_within(dir, rules, balgul::plan::ELSEWHERE_MAX_ROWS)
+}
+
+/// [`layout`] with at most `max` rows joined elsewhere.
+fn layout_within(dir: &Path, rules: &Path, max: u64) -> Option<(usize, u64, u64)> {
     let rs = balgul::rules::load(rules, r()).unwrap();
     let mut ex = Extract::open(dir).unwrap();
     validate::validate(&mut ex, r()).unwrap();
@@ -145,7 +150,7 @@ fn layout(dir: &Path, rules: &Path) -> Option<(usize, u64, u64)> {
         .iter()
         .filter(|f| f.table == "diagnoses")
         .collect();
-    balgul::plan::shared_per_person_by_parts(&ex, "diagnoses", r(), &feats)
+    balgul::plan::shared_per_person_by_parts(&ex, "diagnoses", r(), &feats, max)
         .unwrap()
         .map(|b| (b.parts, b.rows_in_their_part, b.rows_elsewhere))
 }
@@ -218,6 +223,10 @@ fn a_diagnosis_in_another_part_than_its_claim_is_joined_to_it_afterwards() {
     let (parts, here, elsewhere) = layout(dir.path(), &rules).unwrap();
     assert_eq!((parts, here + elsewhere), (3, 13));
     assert_eq!(elsewhere, 4);
+    // Four rows held are within a limit of four, not of three (the run would then use one
+    // join, to the same values).
+    assert_eq!(layout_within(dir.path(), &rules, 4), Some((3, 9, 4)));
+    assert_eq!(layout_within(dir.path(), &rules, 3), None);
     let parts = run_frame(dir.path(), &rules);
     assert!(one.equals_missing(&parts), "{one}\n{parts}");
 }
