@@ -612,36 +612,7 @@ fn the_diagnoses_join_in_passes_gives_the_values_of_one_pass() {
     b.dx_raw(&format!("{c},D,S721,3"));
     // E: no diagnosis at all.
     b.write(data.path());
-    let extra = r#"[features.dx_rows]
-label = "dx rows"
-from = "diagnoses"
-where = "last_days(start_date, params.dx_window_days)"
-agg = "count()"
-
-[features.dx_secondary]
-label = "secondary dx"
-from = "diagnoses"
-where = "dx_order > 1"
-agg = "any()"
-
-[features.dx_first]
-label = "first dx"
-from = "diagnoses"
-agg = "min(start_date)"
-
-[features.dx_last]
-label = "last dx"
-from = "diagnoses"
-agg = "max(start_date)"
-
-[features.dx_orders]
-label = "dx orders"
-from = "diagnoses"
-where = "start_date <= R"
-agg = "sum(dx_order)"
-
-[features.discharges]"#;
-    let (_dir, rules) = edited_rules("[features.discharges]", extra);
+    let (_dir, rules) = rules_with_dx_features_of_every_kind();
     let one = person_frame(data.path(), &rules, None);
     for per_pass in [1, 2, 5] {
         let passes = person_frame(data.path(), &rules, Some(per_pass));

@@ -14,41 +14,6 @@ use balgul::validate;
 use common::build::*;
 use polars::prelude::*;
 
-/// Rules with the default diagnoses feature (code sets in a window) and features of every
-/// other kind over the diagnoses: counts, flags, extremes and sums.
-fn rules() -> (tempfile::TempDir, std::path::PathBuf) {
-    let extra = r#"[features.dx_rows]
-label = "dx rows"
-from = "diagnoses"
-where = "last_days(start_date, params.dx_window_days)"
-agg = "count()"
-
-[features.dx_secondary]
-label = "secondary dx"
-from = "diagnoses"
-where = "dx_order > 1"
-agg = "any()"
-
-[features.dx_first]
-label = "first dx"
-from = "diagnoses"
-agg = "min(start_date)"
-
-[features.dx_last]
-label = "last dx"
-from = "diagnoses"
-agg = "max(start_date)"
-
-[features.dx_orders]
-label = "dx orders"
-from = "diagnoses"
-where = "start_date <= R"
-agg = "sum(dx_order)"
-
-[features.discharges]"#;
-    edited_rules("[features.discharges]", extra)
-}
-
 /// Six people in three pairs, each pair's claims meant for one part. Dates at R−365 (out of
 /// the window), R−364, R (in) and R+1 (after R); a claim set aside for a negative cost whose
 /// dementia diagnosis is set aside with it (as an orphan). Returns the builder and two claims
@@ -195,7 +160,7 @@ fn in_parts(dx_part: impl Fn(&str, usize) -> usize) -> tempfile::TempDir {
 
 #[test]
 fn diagnoses_in_their_claims_parts_are_joined_part_by_part_to_the_values_of_one_join() {
-    let (_r, rules) = rules();
+    let (_r, rules) = rules_with_dx_features_of_every_kind();
     let one = one_join(&rules);
     let dir = in_parts(|_, own| own);
     // 13 diagnoses kept (CNEG's set aside), every one in its claim's part.
@@ -206,7 +171,7 @@ fn diagnoses_in_their_claims_parts_are_joined_part_by_part_to_the_values_of_one_
 
 #[test]
 fn a_diagnosis_in_another_part_than_its_claim_is_joined_to_it_afterwards() {
-    let (_r, rules) = rules();
+    let (_r, rules) = rules_with_dx_features_of_every_kind();
     let one = one_join(&rules);
     // A's first claim's diagnosis (F001 at R−364, the window's first day) is written in part
     // 2 with E's and F's rows; the three diagnoses of D's claim in part 0 with A's and B's.
@@ -233,7 +198,7 @@ fn a_diagnosis_in_another_part_than_its_claim_is_joined_to_it_afterwards() {
 
 #[test]
 fn parts_whose_diagnoses_are_all_elsewhere_fall_back_to_one_join() {
-    let (_r, rules) = rules();
+    let (_r, rules) = rules_with_dx_features_of_every_kind();
     let one = one_join(&rules);
     let dir = in_parts(|_, own| (own + 1) % 3);
     assert_eq!(layout(dir.path(), &rules), None);

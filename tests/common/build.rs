@@ -330,3 +330,40 @@ pub fn edited_rules_many(edits: &[(&str, &str)]) -> (tempfile::TempDir, std::pat
     std::fs::write(&path, text).unwrap();
     (dir, path)
 }
+
+/// The default rules with, besides their code-set feature over the diagnoses, a diagnoses
+/// feature of every other kind: a count in the window, a flag, the first and last dates, a
+/// sum. For the joins of the diagnoses to their claims (in passes, by parts), whose values per
+/// person are combined per kind.
+pub fn rules_with_dx_features_of_every_kind() -> (tempfile::TempDir, std::path::PathBuf) {
+    let extra = r#"[features.dx_rows]
+label = "dx rows"
+from = "diagnoses"
+where = "last_days(start_date, params.dx_window_days)"
+agg = "count()"
+
+[features.dx_secondary]
+label = "secondary dx"
+from = "diagnoses"
+where = "dx_order > 1"
+agg = "any()"
+
+[features.dx_first]
+label = "first dx"
+from = "diagnoses"
+agg = "min(start_date)"
+
+[features.dx_last]
+label = "last dx"
+from = "diagnoses"
+agg = "max(start_date)"
+
+[features.dx_orders]
+label = "dx orders"
+from = "diagnoses"
+where = "start_date <= R"
+agg = "sum(dx_order)"
+
+[features.discharges]"#;
+    edited_rules("[features.discharges]", extra)
+}
