@@ -289,39 +289,62 @@ fn table_rows_in(
             lf = lf.filter(p);
         }
         let mut claims = ex.lazy("claims");
-        if let Some(p) = side_prefilter(features, &["person_id", "start_date"]) {
+        if let Some(p) = claims_prefilter(features) {
             claims = claims.filter(p);
         }
-        let args = JoinArgs::new(JoinType::Inner).with_build_side(Some(JoinBuildSide::ForceLeft));
         lf = lf.drop(cols(["person_id"]));
         if ex.table("claims").key_hashes_distinct() {
             // On the claim ids' 64-bit hashes when validation found them distinct among the
             // claims kept (and set aside every diagnosis whose claim id is not one of them):
             // the same rows, with half the memory (the hash table held 2.9 GB at 1 M persons
             // on the text ids, 1.55 GB on their hashes), in the same time.
-            let h = "__claim_hash";
-            lf = pass
-                .keep(lf.with_column(keys::hashed(col("claim_id")).alias(h)), h)
-                .join(
-                    pass.keep(
-                        claims.select([
-                            keys::hashed(col("claim_id")).alias(h),
-                            col("person_id"),
-                            col("start_date"),
-                        ]),
-                        h,
-                    ),
-                    [col(h)],
-                    [col(h)],
-                    args,
-                )
-                .drop(cols([h]));
+            lf = joined_by_hash(
+                pass.keep(with_claim_hash(lf), CLAIM_HASH),
+                pass.keep(claims_by_hash(claims), CLAIM_HASH),
+            );
         } else {
             let claims = claims.select([col("claim_id"), col("person_id"), col("start_date")]);
-            lf = lf.join(claims, [col("claim_id")], [col("claim_id")], args);
+            lf = lf.join(claims, [col("claim_id")], [col("claim_id")], dates_join());
         }
     }
     dated(lf, spec, as_of)
+}
+
+/// The column of a claim id's 64-bit hash (see [`keys::hashed`]) on both sides of the
+/// diagnoses–claims join.
+const CLAIM_HASH: &str = "__claim_hash";
+
+/// `rows` with their claim id's hash.
+fn with_claim_hash(rows: LazyFrame) -> LazyFrame {
+    rows.with_column(keys::hashed(col("claim_id")).alias(CLAIM_HASH))
+}
+
+/// What a row taking its claim's date reads of the claim: the person and the date, by the
+/// claim id's hash.
+fn claims_by_hash(claims: LazyFrame) -> LazyFrame {
+    claims.select([
+        keys::hashed(col("claim_id")).alias(CLAIM_HASH),
+        col("person_id"),
+        col("start_date"),
+    ])
+}
+
+/// The join of rows to their claims: inner, its hash table built on the rows (after the
+/// features' code filters have cut them), the claims streaming past.
+fn dates_join() -> JoinArgs {
+    JoinArgs::new(JoinType::Inner).with_build_side(Some(JoinBuildSide::ForceLeft))
+}
+
+/// `rows` ([`with_claim_hash`]) joined to `claims` ([`claims_by_hash`]), the hash dropped.
+fn joined_by_hash(rows: LazyFrame, claims: LazyFrame) -> LazyFrame {
+    rows.join(claims, [col(CLAIM_HASH)], [col(CLAIM_HASH)], dates_join())
+        .drop(cols([CLAIM_HASH]))
+}
+
+/// The features' cheap predicate on a claim's columns that the rows joined to it read (see
+/// [`side_prefilter`]).
+fn claims_prefilter(features: &[&Feature]) -> Option<Expr> {
+    side_prefilter(features, &["person_id", "start_date"])
 }
 
 /// The columns of a table that takes its claims' dates that are its own: all but the person
@@ -684,25 +707,26 @@ pub fn feature_frame(
                 }
                 _ => None,
             };
-            let passes = join_passes(ex, table, rows_per_pass)?;
-            let per_person = if let Some(parts) = by_parts {
-                combine_per_person(parts.values, &shared)?
-            } else if passes == 1 {
-                shared_per_person(ex, table, as_of, &shared, JoinPass::WHOLE)
-            } else {
-                // Each pass's values per person, computed one pass at a time, then combined:
-                // a person's claims fall in several passes.
-                let mut parts = Vec::new();
-                for index in 0..passes {
-                    let pass = JoinPass { index, of: passes };
-                    parts.push(
-                        shared_per_person(ex, table, as_of, &shared, pass)
-                            .collect_with_engine(Engine::Streaming)?
-                            .unwrap_single()
-                            .lazy(),
-                    );
-                }
-                combine_per_person(parts, &shared)?
+            let per_person = match by_parts {
+                Some(parts) => combine_per_person(parts.values, &shared)?,
+                None => match join_passes(ex, table, rows_per_pass)? {
+                    1 => shared_per_person(ex, table, as_of, &shared, JoinPass::WHOLE),
+                    passes => {
+                        // Each pass's values per person, computed one pass at a time, then
+                        // combined: a person's claims fall in several passes.
+                        let mut parts = Vec::new();
+                        for index in 0..passes {
+                            let pass = JoinPass { index, of: passes };
+                            parts.push(
+                                shared_per_person(ex, table, as_of, &shared, pass)
+                                    .collect_with_engine(Engine::Streaming)?
+                                    .unwrap_single()
+                                    .lazy(),
+                            );
+                        }
+                        combine_per_person(parts, &shared)?
+                    }
+                },
             };
             lf = lf.join(
                 per_person,
@@ -816,8 +840,8 @@ pub fn shared_per_person_by_parts(
     }
     let spec = contract::table(table).expect("features read contract tables");
     let own_filter = side_prefilter(shared, &own_columns(spec));
-    let claims_filter = side_prefilter(shared, &["person_id", "start_date"]).unwrap_or(lit(true));
-    let h = "__claim_hash";
+    let claims_filter = claims_prefilter(shared).unwrap_or(lit(true));
+    let h = CLAIM_HASH;
     let open = |t: &crate::extract::LoadedTable, k: usize| -> PolarsResult<LazyFrame> {
         t.part_lazy(k)
             .expect("part_count() is Some")
@@ -830,19 +854,10 @@ pub fn shared_per_person_by_parts(
         if let Some(p) = &own_filter {
             rows = rows.filter(p.clone());
         }
-        let rows = rows
-            .drop(cols(["person_id"]))
-            .with_column(keys::hashed(col("claim_id")).alias(h))
-            .collect()?;
+        let rows = with_claim_hash(rows.drop(cols(["person_id"]))).collect()?;
         // Every claim of the part, not only those the features' filters keep: a row whose
         // claim is here but filtered out is dropped, not joined again elsewhere.
-        let claims = open(claims_t, k)?
-            .select([
-                keys::hashed(col("claim_id")).alias(h),
-                col("person_id"),
-                col("start_date"),
-            ])
-            .collect()?;
+        let claims = claims_by_hash(open(claims_t, k)?).collect()?;
         let at = claim_positions(rows.column(h)?.u64()?, claims.column(h)?.u64()?);
         let found = at.is_not_null();
         let elsewhere = rows.filter(&!&found)?;
@@ -901,16 +916,8 @@ pub fn shared_per_person_by_parts(
         }
     }
     if let Some(rows) = elsewhere {
-        let claims = ex.lazy("claims").filter(claims_filter).select([
-            keys::hashed(col("claim_id")).alias(h),
-            col("person_id"),
-            col("start_date"),
-        ]);
-        let args = JoinArgs::new(JoinType::Inner).with_build_side(Some(JoinBuildSide::ForceLeft));
-        let joined = rows
-            .lazy()
-            .join(claims, [col(h)], [col(h)], args)
-            .drop(cols([h]));
+        let claims = claims_by_hash(ex.lazy("claims").filter(claims_filter));
+        let joined = joined_by_hash(rows.lazy(), claims);
         out.values.push(
             per_person(dated(joined, spec, as_of), shared)
                 .collect_with_engine(Engine::Streaming)?

@@ -594,22 +594,7 @@ fn the_diagnoses_join_in_passes_gives_the_values_of_one_pass() {
     for p in ["A", "B", "C", "D", "E"] {
         b.person(p, 78, "11110").pending(p);
     }
-    // A: dementia and Parkinson's on two claims, a third claim with two diagnoses.
-    b.visit_dx("A", &d(-364), "F001");
-    b.visit_dx("A", &d(-30), "G20");
-    let c = b.visit_dx("A", &d(-2), "J00");
-    b.dx_raw(&format!("{c},A,S7200,2"));
-    // B: dementia only out of the window or after R; a cold in it.
-    b.visit_dx("B", &d(-365), "F001");
-    b.visit_dx("B", &d(1), "G20");
-    b.visit_dx("B", &d(0), "J00");
-    // C: the same set twice, on the window's last day and on R.
-    b.visit_dx("C", &d(0), "F03");
-    b.visit_dx("C", &d(-364), "F01");
-    // D: one claim with three diagnoses in three sets.
-    let c = b.visit_dx("D", &d(-100), "G309");
-    b.dx_raw(&format!("{c},D,G20,2"));
-    b.dx_raw(&format!("{c},D,S721,3"));
+    b.diagnoses_across_the_window();
     // E: no diagnosis at all.
     b.write(data.path());
     let (_dir, rules) = rules_with_dx_features_of_every_kind();

@@ -23,18 +23,7 @@ fn extract() -> (Build, [String; 2]) {
     for p in ["A", "B", "C", "D", "E", "F"] {
         b.person(p, 78, "11110").pending(p);
     }
-    let a1 = b.visit_dx("A", &d(-364), "F001");
-    b.visit_dx("A", &d(-30), "G20");
-    let c = b.visit_dx("A", &d(-2), "J00");
-    b.dx_raw(&format!("{c},A,S7200,2"));
-    b.visit_dx("B", &d(-365), "F001");
-    b.visit_dx("B", &d(1), "G20");
-    b.visit_dx("B", &d(0), "J00");
-    b.visit_dx("C", &d(0), "F03");
-    b.visit_dx("C", &d(-364), "F01");
-    let d1 = b.visit_dx("D", &d(-100), "G309");
-    b.dx_raw(&format!("{d1},D,G20,2"));
-    b.dx_raw(&format!("{d1},D,S721,3"));
+    let [a1, d1] = b.diagnoses_across_the_window();
     b.claims_raw(&format!("CNEG,E,H1,31,OUT,{0},{0},-5", d(-10)));
     b.dx_raw("CNEG,E,F001,1");
     b.visit_dx("E", &d(-50), "I63");

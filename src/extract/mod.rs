@@ -149,25 +149,11 @@ impl LoadedTable {
     /// aside (the rules that set rows aside read one row at a time). `None` unless
     /// [`LoadedTable::part_count`] is.
     pub fn part_lazy(&self, k: usize) -> Option<Result<LazyFrame, ExtractError>> {
-        let TableSource::ParquetParts { parts, .. } = &self.source else {
-            return None;
-        };
-        if !self.plain_parts {
+        if k >= self.part_count()? {
             return None;
         }
-        let source = TableSource::ParquetFile(parts.get(k)?.clone());
-        let open = || {
-            let mut raw = scan_source(&source, None)?;
-            let found = raw
-                .collect_schema()
-                .map_err(|e| ExtractError::read(&source, e))?;
-            let lf = conform(raw, &found, self.spec, &source, None)?;
-            Ok(match &self.set_aside {
-                Some(bad) => lf.filter(bad.clone().not()),
-                None => lf,
-            })
-        };
-        Some(open())
+        let part = TableSource::ParquetFile(self.source.files().swap_remove(k));
+        Some(scan_conformed(&part, self.spec, None).map(|lf| self.kept(lf)))
     }
 
     /// Whether validation found the hashes of the kept keys all distinct.
@@ -188,9 +174,14 @@ impl LoadedTable {
     /// The table as a lazy frame with exactly the contract's columns, in contract order,
     /// without the rows set aside by validation.
     pub fn lazy(&self) -> LazyFrame {
+        self.kept(self.lf.clone())
+    }
+
+    /// `lf` (rows of this table as read) without the rows set aside.
+    fn kept(&self, lf: LazyFrame) -> LazyFrame {
         match &self.set_aside {
-            Some(bad) => self.lf.clone().filter(bad.clone().not()),
-            None => self.lf.clone(),
+            Some(bad) => lf.filter(bad.clone().not()),
+            None => lf,
         }
     }
 
@@ -479,18 +470,27 @@ pub(crate) fn load_table(
             empty_frame(spec),
         ));
     };
-    let csv_dtypes = match &source {
-        TableSource::CsvFile(_) | TableSource::CsvTranscoded { .. } => Some(contract_schema(spec)),
-        _ => None,
-    };
-    let mut raw = scan_source(&source, csv_dtypes)?;
-    let found = raw
-        .collect_schema()
-        .map_err(|e| ExtractError::read(&source, e))?;
-    let lf = conform(raw, &found, spec, &source, renamed)?;
+    let lf = scan_conformed(&source, spec, renamed)?;
     let mut t = LoadedTable::new(spec, source, lf);
     t.plain_parts = renamed.is_none();
     Ok(t)
+}
+
+/// A located source scanned and conformed to contract table `spec` (see [`conform`]).
+fn scan_conformed(
+    source: &TableSource,
+    spec: &'static Table,
+    renamed: Option<&dyn Fn(&str) -> String>,
+) -> Result<LazyFrame, ExtractError> {
+    let csv_dtypes = match source {
+        TableSource::CsvFile(_) | TableSource::CsvTranscoded { .. } => Some(contract_schema(spec)),
+        _ => None,
+    };
+    let mut raw = scan_source(source, csv_dtypes)?;
+    let found = raw
+        .collect_schema()
+        .map_err(|e| ExtractError::read(source, e))?;
+    conform(raw, &found, spec, source, renamed)
 }
 
 /// The contract schema of a table.

@@ -126,6 +126,29 @@ impl Build {
         c
     }
 
+    /// Diagnoses of persons A–D (who must be added) on the edges of the default rules'
+    /// one-year window (R−365 out, R−364 and R in, R+1 after R), for the joins of the diagnoses
+    /// to their claims. Returns A's first claim (one diagnosis) and D's claim (three).
+    pub fn diagnoses_across_the_window(&mut self) -> [String; 2] {
+        // A: dementia and Parkinson's on two claims, a third claim with two diagnoses.
+        let a1 = self.visit_dx("A", &d(-364), "F001");
+        self.visit_dx("A", &d(-30), "G20");
+        let c = self.visit_dx("A", &d(-2), "J00");
+        self.dx_raw(&format!("{c},A,S7200,2"));
+        // B: dementia only out of the window or after R; a cold in it.
+        self.visit_dx("B", &d(-365), "F001");
+        self.visit_dx("B", &d(1), "G20");
+        self.visit_dx("B", &d(0), "J00");
+        // C: the same set twice, on the window's last day and on R.
+        self.visit_dx("C", &d(0), "F03");
+        self.visit_dx("C", &d(-364), "F01");
+        // D: one claim with three diagnoses in three sets.
+        let d1 = self.visit_dx("D", &d(-100), "G309");
+        self.dx_raw(&format!("{d1},D,G20,2"));
+        self.dx_raw(&format!("{d1},D,S721,3"));
+        [a1, d1]
+    }
+
     /// A pharmacy dispensing of the given ingredients.
     pub fn dispense(&mut self, pid: &str, date: &str, ingredients: &[&str]) {
         let c = self.claim(pid, "81", "RX", date, None);
