@@ -607,17 +607,7 @@ fn the_diagnoses_join_in_passes_gives_the_values_of_one_pass() {
         );
     }
     // And the values are the window's.
-    let int = |p: &str, c: &str| {
-        let ids = one.column("person_id").unwrap().str().unwrap().clone();
-        let i = ids.iter().position(|x| x == Some(p)).unwrap();
-        one.column(c)
-            .unwrap()
-            .cast(&DataType::Int64)
-            .unwrap()
-            .i64()
-            .unwrap()
-            .get(i)
-    };
+    let int = |p: &str, c: &str| person_int(&one, p, c);
     assert_eq!(int("A", "conditions"), Some(3));
     assert_eq!(int("A", "dx_rows"), Some(4));
     assert_eq!(int("A", "dx_orders"), Some(5));

@@ -109,34 +109,22 @@ fn layout_within(dir: &Path, rules: &Path, max: u64) -> Option<(usize, u64, u64)
         .map(|b| (b.parts, b.rows_in_their_part, b.rows_elsewhere))
 }
 
-fn value(df: &DataFrame, person: &str, column: &str) -> Option<i64> {
-    let ids = df.column("person_id").unwrap().str().unwrap().clone();
-    let i = ids.iter().position(|x| x == Some(person)).unwrap();
-    df.column(column)
-        .unwrap()
-        .cast(&DataType::Int64)
-        .unwrap()
-        .i64()
-        .unwrap()
-        .get(i)
-}
-
 /// One join over the CSV extract, the reference the parts must reproduce.
 fn one_join(rules: &Path) -> DataFrame {
     let dir = tempfile::tempdir().unwrap();
     extract().0.write(dir.path());
     let one = run_frame(dir.path(), rules);
     // The reference is itself right: the window's values, the set-aside claim not counted.
-    assert_eq!(value(&one, "A", "conditions"), Some(3));
-    assert_eq!(value(&one, "A", "dx_rows"), Some(4));
-    assert_eq!(value(&one, "B", "conditions"), Some(0));
-    assert_eq!(value(&one, "B", "dx_rows"), Some(1));
-    assert_eq!(value(&one, "C", "conditions"), Some(1));
-    assert_eq!(value(&one, "D", "conditions"), Some(3));
-    assert_eq!(value(&one, "D", "dx_orders"), Some(6));
-    assert_eq!(value(&one, "E", "conditions"), Some(1));
-    assert_eq!(value(&one, "E", "dx_rows"), Some(1));
-    assert_eq!(value(&one, "F", "dx_rows"), Some(0));
+    assert_eq!(person_int(&one, "A", "conditions"), Some(3));
+    assert_eq!(person_int(&one, "A", "dx_rows"), Some(4));
+    assert_eq!(person_int(&one, "B", "conditions"), Some(0));
+    assert_eq!(person_int(&one, "B", "dx_rows"), Some(1));
+    assert_eq!(person_int(&one, "C", "conditions"), Some(1));
+    assert_eq!(person_int(&one, "D", "conditions"), Some(3));
+    assert_eq!(person_int(&one, "D", "dx_orders"), Some(6));
+    assert_eq!(person_int(&one, "E", "conditions"), Some(1));
+    assert_eq!(person_int(&one, "E", "dx_rows"), Some(1));
+    assert_eq!(person_int(&one, "F", "dx_rows"), Some(0));
     one
 }
 
@@ -219,7 +207,7 @@ fn under_the_default_rules_a_claim_out_of_the_window_is_dropped_and_one_elsewher
     assert_eq!(layout(dir.path(), &rules), Some((3, 10, 1)));
     let parts = run_frame(dir.path(), &rules);
     assert!(one.equals_missing(&parts), "{one}\n{parts}");
-    assert_eq!(value(&parts, "A", "conditions"), Some(3));
-    assert_eq!(value(&parts, "B", "conditions"), Some(0));
-    assert_eq!(value(&parts, "E", "conditions"), Some(1));
+    assert_eq!(person_int(&parts, "A", "conditions"), Some(3));
+    assert_eq!(person_int(&parts, "B", "conditions"), Some(0));
+    assert_eq!(person_int(&parts, "E", "conditions"), Some(1));
 }

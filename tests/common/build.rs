@@ -390,3 +390,17 @@ agg = "sum(dx_order)"
 [features.discharges]"#;
     edited_rules("[features.discharges]", extra)
 }
+
+/// The value of `column` (as an integer) on `person`'s row of a person frame.
+pub fn person_int(df: &polars::prelude::DataFrame, person: &str, column: &str) -> Option<i64> {
+    use polars::prelude::DataType;
+    let ids = df.column("person_id").unwrap().str().unwrap().clone();
+    let i = ids.iter().position(|x| x == Some(person)).unwrap();
+    df.column(column)
+        .unwrap()
+        .cast(&DataType::Int64)
+        .unwrap()
+        .i64()
+        .unwrap()
+        .get(i)
+}
