@@ -196,7 +196,11 @@ fn any_codeset_match(x: &Expr, sets: &[ir::CodeSet]) -> Expr {
     m.into_iter().reduce(|a, b| a.or(b)).unwrap_or(lit(false))
 }
 
-/// Which of up to 64 code sets a code falls in, as the bits of a `u64` (set `i` is bit `i`).
+/// The code sets one mask column holds: the bits of a `u64`.
+const SETS_PER_MASK: usize = 64;
+
+/// Which of up to [`SETS_PER_MASK`] code sets a code falls in, as the bits of a `u64` (set
+/// `i` is bit `i`).
 struct CodeIndex {
     /// The prefixes' distinct lengths in bytes, and each prefix with the sets it opens.
     lengths: Vec<usize>,
@@ -206,12 +210,16 @@ struct CodeIndex {
 
 impl CodeIndex {
     fn new(sets: &[ir::CodeSet]) -> CodeIndex {
+        assert!(
+            sets.len() <= SETS_PER_MASK,
+            "one mask holds at most 64 sets"
+        );
         let mut ix = CodeIndex {
             lengths: Vec::new(),
             prefixes: Default::default(),
             exact: Default::default(),
         };
-        for (i, s) in sets.iter().enumerate().take(64) {
+        for (i, s) in sets.iter().enumerate() {
             for p in &s.prefixes {
                 *ix.prefixes.entry(p.as_bytes().into()).or_default() |= 1 << i;
                 ix.lengths.push(p.len());
@@ -240,7 +248,8 @@ impl CodeIndex {
     }
 }
 
-/// The name of the `k`-th mask column of a code-set feature (sets `64k..64k+63`).
+/// The name of the `k`-th mask column of a code-set feature (its sets from
+/// `k * SETS_PER_MASK` on).
 fn codeset_mask_column(feature: &str, k: usize) -> String {
     format!("__codes_{feature}_{k}")
 }
@@ -248,9 +257,9 @@ fn codeset_mask_column(feature: &str, k: usize) -> String {
 /// A code-set feature's mask columns ([`CodeIndex`], null where the code is null): one
 /// lookup per prefix length a row, where one `starts_with` per prefix and set (24 under
 /// policy-v1, each evaluated for the set's flag and again for the count) cost ~4 CPU-seconds
-/// over the 17.7 M coded diagnoses of a 1 M-person extract.
+/// over the 17.4 M coded diagnoses of a 1 M-person extract.
 fn codeset_masks(feature: &str, column: &Expr, sets: &[ir::CodeSet]) -> Vec<Expr> {
-    sets.chunks(64)
+    sets.chunks(SETS_PER_MASK)
         .enumerate()
         .map(|(k, chunk)| {
             let ix = std::sync::Arc::new(CodeIndex::new(chunk));
@@ -273,8 +282,8 @@ fn codeset_masks(feature: &str, column: &Expr, sets: &[ir::CodeSet]) -> Vec<Expr
 /// Whether the `i`-th set of a code-set feature holds on a row (null where the code is null),
 /// from its mask columns ([`codeset_masks`]).
 fn codeset_flag(feature: &str, i: usize) -> Expr {
-    let bit = (i % 64) as u32;
-    col(codeset_mask_column(feature, i / 64)).map(
+    let bit = (i % SETS_PER_MASK) as u32;
+    col(codeset_mask_column(feature, i / SETS_PER_MASK)).map(
         move |c: Column| {
             let out: BooleanChunked = c
                 .u64()?
