@@ -200,10 +200,14 @@ fn a_row_breaking_two_rules_is_set_aside_once_and_counted_under_both() {
     assert_eq!(q["rules_rows"][1]["rows"], 1);
 }
 
-/// In Parquet the rules on one non-key column are counted each by a filter of its own (Polars
-/// answers them from statistics and dictionaries), the others in the table's pass; in CSV all
-/// in the pass. Both must set aside the same rows for the same reasons: a row breaking two
-/// rules counted alone (`TWO`), or one counted alone and one in the pass (`CBOTH`), is one row.
+/// In Parquet the rules on a column the table's pass does not decode are counted each by a
+/// filter of its own (Polars answers them from statistics and dictionaries), the others in the
+/// pass; in CSV all in the pass. Both must set aside the same rows for the same reasons: a row
+/// breaking two rules counted alone (`TWO`), or one counted alone and one in the pass
+/// (`CBOTH`), is one row. An enumeration is checked by `is_in` alone (`provider_kind`) and by
+/// comparisons in the pass (`care_type`, which `end_not_start` reads); a null in an
+/// enumerated column that may be null (the grade of the pending applications, checked in the
+/// pass) breaks nothing.
 #[test]
 fn parquet_and_csv_set_aside_the_same_rows_for_the_same_reasons() {
     let csv = tempfile::tempdir().unwrap();
@@ -219,6 +223,8 @@ fn parquet_and_csv_set_aside_the_same_rows_for_the_same_reasons() {
     b.claims_raw("CBAD,A,H1,11,IN,2026-10-10,2026-10-01,1000");
     b.claims_raw("CNEG,B,H1,01,OUT,2026-10-01,2026-10-01,-5");
     b.claims_raw("CBOTH,B,H1,01,IN,2026-10-10,2026-10-01,-7");
+    b.claims_raw("CKIND,A,H1,ZZ,OUT,2026-10-01,2026-10-01,100");
+    b.claims_raw("CTYPE,B,H1,01,XX,2026-10-01,2026-10-01,100");
     b.write(csv.path());
     let parquet = tempfile::tempdir().unwrap();
     for t in balgul::contract::TABLES {
@@ -254,15 +260,25 @@ fn parquet_and_csv_set_aside_the_same_rows_for_the_same_reasons() {
     assert_eq!(q[0]["rules_rows"][1]["rule"], "format:sgg_code");
     assert_eq!(q[0]["rules_rows"][1]["rows"], 1);
     assert_eq!(q[1]["table"], "claims");
-    assert_eq!(q[1]["rows"], 9);
-    assert_eq!(q[1]["rows_set_aside"], 3);
+    assert_eq!(q[1]["rows"], 11);
+    assert_eq!(q[1]["rows_set_aside"], 5);
     let rules = common::rules_rows(&q[1]);
     assert_eq!(
         rules,
         [
+            ("enum:provider_kind".to_string(), 1),
+            ("enum:care_type".to_string(), 1),
             ("negative:cost_krw".to_string(), 2),
             ("end_before_start".to_string(), 2)
         ]
+    );
+    // The pending applications' null grades break no rule: TWO's is an orphan (its persons
+    // row was set aside), and that is all.
+    assert_eq!(q.as_array().unwrap().len(), 3, "{q}");
+    assert_eq!(q[2]["table"], "ltc_assessments");
+    assert_eq!(
+        common::rules_rows(&q[2]),
+        [("orphan:person_id".to_string(), 1)]
     );
     assert_eq!(q, set_aside(&from_csv));
     for f in [

@@ -43,34 +43,84 @@ impl Check {
     }
 
     /// Whether the rule is counted by a filter of its own rather than in the table's pass
-    /// (see [`counted_alone`]).
-    fn alone(&self, t: &LoadedTable) -> bool {
-        self.column().is_some_and(|c| counted_alone(t, c))
+    /// (see [`counted_alone`]); `pass` holds the columns the pass decodes anyway.
+    fn alone(&self, t: &LoadedTable, pass: &[PlSmallStr]) -> bool {
+        self.column().is_some_and(|c| counted_alone(t, c, pass))
     }
 }
 
+/// The columns a table's pass decodes whatever rules are counted alone: the key's, the
+/// references' and those the rules between columns (`end_before_start`) read.
+fn pass_columns(t: &LoadedTable, checks: &[Check]) -> Vec<PlSmallStr> {
+    let spec = t.spec;
+    let mut out: Vec<PlSmallStr> = spec
+        .key
+        .iter()
+        .chain(spec.refs.iter().map(|(r, _)| r))
+        .map(|c| PlSmallStr::from(*c))
+        .collect();
+    for c in checks.iter().filter(|c| c.column().is_none()) {
+        out.extend(polars_plan::utils::expr_to_leaf_column_names(&c.bad));
+    }
+    out.sort_unstable();
+    out.dedup();
+    out
+}
+
 /// Whether the rules on `column` alone are counted each by a filter of its own rather than
-/// in the table's one pass: in Parquet, for a column the key checks do not read. Polars 0.55
-/// answers such a filter from the row groups' statistics and the column's dictionary where it
-/// can (`is_in` of the 12 provider kinds over 79 M claims: 0.03 s, against 0.6 s for one
-/// comparison per kind in the pass), while the pass decodes only the keys and the columns of
-/// the rules between columns. In CSV each filter would parse the file again; a key column is
-/// decoded by the pass anyway.
+/// in the table's one pass: in Parquet, for a column the pass does not decode anyway
+/// (`pass`, see [`pass_columns`]). Polars 0.55 answers such a filter from the row groups'
+/// statistics and the column's dictionary where it can, while in the pass every row of the
+/// column would be decoded and compared. In CSV each filter would parse the file again.
 ///
-/// That does not hold for every rule or file: on the synthetic 1 M extract (dictionary pages,
-/// no statistics; AMD machine, 2026-11-24) `enum:provider_kind` alone took 1.46 s and all 11
-/// claims' rules alone 4.7 s, while `format:dx_code` (`str.contains`) alone took 0.03 s over
-/// 62.6 M rows. Choosing per rule is open (docs/performance.md, 2026-11-24).
-fn counted_alone(t: &LoadedTable, column: &str) -> bool {
+/// Measured on the synthetic 1 M extract (dictionary pages, no statistics; AMD machine,
+/// 2026-11-24): `format:dx_code` (`str.contains`) alone 0.04 s over 62.6 M rows; the enum of
+/// the 12 provider kinds alone over 79 M claims 0.04 s as `!is_in`, but 0.67 s as
+/// `is_not_null & !is_in` (the conjunction is not answered from the dictionary; a null is no
+/// value outside the enumeration either way). A rule on a column the pass decodes costs a
+/// comparison a row there; alone it decoded the column again (the claims' dates and care type:
+/// 1.2 s alone).
+fn counted_alone(t: &LoadedTable, column: &str, pass: &[PlSmallStr]) -> bool {
     let parquet = matches!(
         t.source,
         TableSource::ParquetParts { .. } | TableSource::ParquetFile(_)
     );
-    let spec = t.spec;
-    parquet && !spec.key.contains(&column) && !spec.refs.iter().any(|(r, _)| *r == column)
+    parquet && !pass.iter().any(|c| c == column)
 }
 
+/// The row-level rules of a table, each as a predicate true for a row that breaks it.
 pub fn checks_for(t: &LoadedTable, as_of: chrono::NaiveDate) -> Vec<Check> {
+    let mut out = rules_of(t, as_of);
+    // An enumeration counted alone is checked by `is_in` (answered from the column's
+    // dictionary); in the pass by one comparison per value: Polars 0.55 runs an aggregation
+    // over an `is_in` of a literal list in memory (all 79 M claims of a 1 M-person extract,
+    // 8.9 GB).
+    let pass = pass_columns(t, &out);
+    for check in &mut out {
+        let Some(("enum", name)) = check.rule.split_once(':') else {
+            continue;
+        };
+        let values = t
+            .spec
+            .columns
+            .iter()
+            .find(|c| c.name == name)
+            .and_then(|c| c.values);
+        if let Some(values) = values
+            && counted_alone(t, name, &pass)
+        {
+            check.bad = col(name)
+                .is_in(
+                    lit(Series::new("allowed".into(), values.to_vec())).implode(false),
+                    false,
+                )
+                .not();
+        }
+    }
+    out
+}
+
+fn rules_of(t: &LoadedTable, as_of: chrono::NaiveDate) -> Vec<Check> {
     let spec = t.spec;
     let mut out = Vec::new();
     for c in spec.columns {
@@ -82,21 +132,12 @@ pub fn checks_for(t: &LoadedTable, as_of: chrono::NaiveDate) -> Vec<Check> {
             });
         }
         if let Some(values) = c.values {
-            // `is_in` of a literal list only in a filter of its own: Polars 0.55 runs an
-            // aggregation over it in memory (all 79 M claims of a 1 M-person extract, 8.9 GB),
-            // so the pass compares with each value.
-            let allowed = if counted_alone(t, c.name) {
-                col(c.name).is_in(
-                    lit(Series::new("allowed".into(), values.to_vec())).implode(false),
-                    false,
-                )
-            } else {
-                values
-                    .iter()
-                    .map(|v| col(c.name).eq(lit(*v)))
-                    .reduce(|a, b| a.or(b))
-                    .unwrap_or(lit(false))
-            };
+            // One comparison per value; an `is_in` when counted alone (see `checks_for`).
+            let allowed = values
+                .iter()
+                .map(|v| col(c.name).eq(lit(*v)))
+                .reduce(|a, b| a.or(b))
+                .unwrap_or(lit(false));
             out.push(Check {
                 rule: format!("enum:{}", c.name),
                 description: format!("`{}` is not one of {}", c.name, values.join(", ")),
@@ -592,9 +633,10 @@ fn row_rules(
     // with the count cast (0.09 s against 1.0 s over 63 M diagnoses).
     let filtered = |bad: Expr| counts(t.lazy().filter(bad).select([len().alias("n")]), &["n"]);
     // Each rule counted alone by its own filter (`None` for the rules counted in the pass).
+    let pass = pass_columns(t, checks);
     let mut alone: Vec<Option<u64>> = Vec::with_capacity(checks.len());
     for (c, bad) in checks.iter().zip(&bads) {
-        alone.push(if c.alone(t) {
+        alone.push(if c.alone(t, &pass) {
             Some(filtered(bad.clone())?[0])
         } else {
             None
