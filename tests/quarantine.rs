@@ -300,3 +300,87 @@ fn parquet_and_csv_set_aside_the_same_rows_for_the_same_reasons() {
         "{claims}"
     );
 }
+
+/// Regression for the footers' null counts standing in for a scan: a column that may not be
+/// empty and that the row-rule pass does not read (`provider_id`, `cost_krw` of the claims) is
+/// not scanned for nulls when every row group of every Parquet part counts none in its
+/// statistics. A null must still be found when its part's footer counts it, and when a part
+/// was written without statistics (then no count is trusted and the column is scanned).
+#[test]
+fn nulls_in_parquet_parts_are_found_whether_the_footers_count_them_or_not() {
+    use balgul::extract::Extract;
+    use polars::prelude::*;
+
+    let csv = tempfile::tempdir().unwrap();
+    let mut b = Build::new();
+    b.person("A", 70, "11110").pending("A");
+    b.person("B", 80, "11110").pending("B");
+    for pid in ["A", "B"] {
+        for k in 1..=3 {
+            b.claim(pid, "01", "OUT", &d(-10 * k), None);
+        }
+    }
+    b.claims_raw("CNOPROV,A,,01,OUT,2026-10-01,2026-10-01,100");
+    b.claims_raw("CNOCOST,B,H1,01,OUT,2026-10-01,2026-10-01,");
+    b.write(csv.path());
+    let claims = common::frame_of(csv.path(), "claims");
+    let ids = claims.column("claim_id").unwrap().str().unwrap().clone();
+
+    let columns = ["provider_id", "cost_krw", "care_type"];
+    for stats_in_second_part in [true, false] {
+        let dir = tempfile::tempdir().unwrap();
+        for entry in std::fs::read_dir(csv.path()).unwrap() {
+            let path = entry.unwrap().path();
+            if path.file_name().unwrap() != "claims.csv" {
+                std::fs::copy(&path, dir.path().join(path.file_name().unwrap())).unwrap();
+            }
+        }
+        // Part 0: A's claims (the null provider), part 1: B's (the null cost).
+        std::fs::create_dir(dir.path().join("claims")).unwrap();
+        for k in 0..2 {
+            let mask: BooleanChunked = claims
+                .column("person_id")
+                .unwrap()
+                .str()
+                .unwrap()
+                .iter()
+                .map(|p| (p == Some("B")) == (k == 1))
+                .collect();
+            let mut part = claims.filter(&mask).unwrap();
+            let stats = if k == 1 && !stats_in_second_part {
+                StatisticsOptions::empty()
+            } else {
+                StatisticsOptions::full()
+            };
+            let f =
+                std::fs::File::create(dir.path().join(format!("claims/part-{k}.parquet"))).unwrap();
+            ParquetWriter::new(f)
+                .with_statistics(stats)
+                .finish(&mut part)
+                .unwrap();
+        }
+        let mut ex = Extract::open(dir.path()).unwrap();
+        let counted = ex.table("claims").null_counts_from_statistics(&columns);
+        if stats_in_second_part {
+            assert_eq!(counted, [Some(1), Some(1), Some(0)]);
+        } else {
+            assert_eq!(counted, [None, None, None]);
+        }
+        let set_aside = balgul::validate::validate(&mut ex, r()).unwrap();
+        assert_eq!(
+            set_aside.len(),
+            1,
+            "stats in part 1: {stats_in_second_part}"
+        );
+        let claims_set_aside = &set_aside[0];
+        assert_eq!(claims_set_aside.table, "claims");
+        assert_eq!(claims_set_aside.rows_total, ids.len() as u64);
+        assert_eq!(claims_set_aside.rows_set_aside, 2);
+        let rules: Vec<(&str, u64)> = claims_set_aside
+            .rules
+            .iter()
+            .map(|v| (v.rule.as_str(), v.rows))
+            .collect();
+        assert_eq!(rules, [("null:provider_id", 1), ("null:cost_krw", 1)]);
+    }
+}

@@ -156,6 +156,41 @@ impl LoadedTable {
         Some(scan_conformed(&part, self.spec, None).map(|lf| self.kept(lf)))
     }
 
+    /// The nulls in each of `columns`, summed from the row groups' statistics in the Parquet
+    /// footers (no data is read), for a table read as it is from Parquet parts: its columns
+    /// are the files' own, cast only where that cannot make a null. `None` for a column some
+    /// row group keeps no null count for, and for every column of a table read otherwise
+    /// (CSV, a single file, through a mapping) or whose footers cannot be read (the scans
+    /// will say why).
+    pub fn null_counts_from_statistics(&self, columns: &[&str]) -> Vec<Option<u64>> {
+        let unknown = vec![None; columns.len()];
+        if self.part_count().is_none() {
+            return unknown;
+        }
+        let mut out: Vec<Option<u64>> = vec![Some(0); columns.len()];
+        for path in self.source.files() {
+            let meta = std::fs::File::open(&path)
+                .ok()
+                .and_then(|mut f| polars_parquet::parquet::read::read_metadata(&mut f).ok());
+            let Some(meta) = meta else {
+                return unknown;
+            };
+            for group in &meta.row_groups {
+                for (n, column) in out.iter_mut().zip(columns) {
+                    let nulls = group
+                        .columns_under_root_iter(column)
+                        .and_then(|mut chunks| {
+                            let chunk = chunks.next().filter(|_| chunks.len() == 0)?;
+                            let stats = chunk.statistics(&meta.footer_buf)?.ok()?;
+                            u64::try_from(stats.null_count()?).ok()
+                        });
+                    *n = n.zip(nulls).map(|(a, b)| a + b);
+                }
+            }
+        }
+        out
+    }
+
     /// Whether validation found the hashes of the kept keys all distinct.
     pub fn key_hashes_distinct(&self) -> bool {
         self.key_hashes_distinct

@@ -632,12 +632,33 @@ fn row_rules(
     // A plain `len()` after a filter: polars 0.55 counts a filter's rows ~10× faster so than
     // with the count cast (0.09 s against 1.0 s over 63 M diagnoses).
     let filtered = |bad: Expr| counts(t.lazy().filter(bad).select([len().alias("n")]), &["n"]);
-    // Each rule counted alone by its own filter (`None` for the rules counted in the pass).
+    // Each rule counted alone by its own filter (`None` for the rules counted in the pass),
+    // but for a column that may not be empty the footers' null counts answer first: a filter
+    // runs only where they find nulls or do not tell. Polars 0.55 does not answer `is_null`
+    // from them: at 1 M persons the 41 rules counted alone took 3.0 s, the 16 null rules among
+    // them 1.3 s (`null:ingredient_code` 0.24 s, `null:provider_id` 0.22 s over 79 M rows).
+    // A footer's count is the writer's word for its row group's nulls (Polars, DuckDB and
+    // Spark skip row groups by it too).
     let pass = pass_columns(t, checks);
+    let not_null: Vec<&str> = checks
+        .iter()
+        .filter(|c| c.alone(t, &pass))
+        .filter_map(|c| c.rule.strip_prefix("null:"))
+        .collect();
+    let nulls = t.null_counts_from_statistics(&not_null);
     let mut alone: Vec<Option<u64>> = Vec::with_capacity(checks.len());
     for (c, bad) in checks.iter().zip(&bads) {
         alone.push(if c.alone(t, &pass) {
-            Some(filtered(bad.clone())?[0])
+            let none_by_footers = c
+                .rule
+                .strip_prefix("null:")
+                .and_then(|name| not_null.iter().position(|n| *n == name))
+                .is_some_and(|i| nulls[i] == Some(0));
+            Some(if none_by_footers {
+                0
+            } else {
+                filtered(bad.clone())?[0]
+            })
         } else {
             None
         });
