@@ -1042,13 +1042,27 @@ fn claim_positions(rows: &UInt64Chunked, claims: &UInt64Chunked) -> IdxCa {
             rows.len(),
             foldhash::fast::FixedState::default(),
         );
-    for h in rows.iter().flatten() {
-        at.insert(h, ABSENT);
-    }
-    for (i, h) in claims.iter().enumerate() {
-        if let Some(p) = h.and_then(|h| at.get_mut(&h)) {
-            *p = i as IdxSize;
+    // Over the arrays' values (a null's slot holds some value: skipped by its validity bit),
+    // not through `Option`s: the claims' loop runs over every claim of the part.
+    for arr in rows.downcast_iter() {
+        let valid = |j: usize| arr.validity().is_none_or(|v| v.get_bit(j));
+        for (j, &h) in arr.values().iter().enumerate() {
+            if valid(j) {
+                at.insert(h, ABSENT);
+            }
         }
+    }
+    let mut first: usize = 0;
+    for arr in claims.downcast_iter() {
+        let valid = |j: usize| arr.validity().is_none_or(|v| v.get_bit(j));
+        for (j, h) in arr.values().iter().enumerate() {
+            if let Some(p) = at.get_mut(h)
+                && valid(j)
+            {
+                *p = (first + j) as IdxSize;
+            }
+        }
+        first += arr.len();
     }
     rows.iter()
         .map(|h| h.and_then(|h| at.get(&h).copied().filter(|p| *p != ABSENT)))
@@ -1371,6 +1385,21 @@ mod tests {
                 None
             ]
         );
+        // The same hashes in chunks of two arrays each: positions count across the chunks.
+        let chunked = |values: &[Option<u64>], cut: usize| {
+            let mut ca: UInt64Chunked = values[..cut].iter().copied().collect();
+            ca.append(&values[cut..].iter().copied().collect::<UInt64Chunked>())
+                .unwrap();
+            assert_eq!(ca.chunks().len(), 2);
+            ca
+        };
+        let rows_values: Vec<Option<u64>> = rows.iter().collect();
+        let claims_values: Vec<Option<u64>> = claims.iter().collect();
+        let again: Vec<Option<IdxSize>> =
+            claim_positions(&chunked(&rows_values, 4), &chunked(&claims_values, 2))
+                .iter()
+                .collect();
+        assert_eq!(again, at);
     }
 
     fn set(id: &str, prefixes: &[&str], exact: &[&str]) -> ir::CodeSet {
