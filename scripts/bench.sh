@@ -20,8 +20,8 @@
 # timing to bench-data/bench-raw.tsv.
 #
 # What each engine does: balgul `run` also validates every row against the data contract
-# and the keys between rows (duplicates, orphans; quarantine: 2.1 of 3.6 s at 100k, 17.5 of
-# 34.8 s at 1M), hashes its inputs and writes one file per municipality and a manifest; the
+# and the keys between rows (duplicates, orphans; ~17 of ~33 s at 1M on the AMD machine,
+# docs/performance.md, 2026-11-24), hashes its inputs and writes one file per municipality and a manifest; the
 # peers compute only the list (sgg_code, rank, person_id, score, cohorts) and write one CSV;
 # the floor only decodes the columns the rules read. Every engine uses all cores (DuckDB's and
 # Polars' defaults).
