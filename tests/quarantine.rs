@@ -360,7 +360,12 @@ fn nulls_in_parquet_parts_are_found_whether_the_footers_count_them_or_not() {
                 .unwrap();
         }
         let mut ex = Extract::open(dir.path()).unwrap();
-        let counted = ex.table("claims").null_counts_from_statistics(&columns);
+        let counted: Vec<Option<u64>> = ex
+            .table("claims")
+            .footer_statistics(&columns)
+            .into_iter()
+            .map(|f| f.nulls)
+            .collect();
         if stats_in_second_part {
             assert_eq!(counted, [Some(1), Some(1), Some(0)]);
         } else {
@@ -382,5 +387,109 @@ fn nulls_in_parquet_parts_are_found_whether_the_footers_count_them_or_not() {
             .map(|v| (v.rule.as_str(), v.rows))
             .collect();
         assert_eq!(rules, [("null:provider_id", 1), ("null:cost_krw", 1)]);
+    }
+}
+
+/// Regression for the footers' least and greatest values standing in for a scan: a rule on a
+/// column the row-rule pass does not read (`negative:cost_krw`, `empty:provider_id` of the
+/// claims) is settled at 0 when every row group's statistics show every value accepted. A
+/// negative cost and an empty provider must still be found when their part's footer shows
+/// them, and when a part was written without statistics; a cost of exactly 0 is accepted.
+#[test]
+fn values_out_of_bounds_in_parquet_parts_are_found_whether_the_footers_show_them_or_not() {
+    use balgul::extract::{Extract, FooterValue};
+    use polars::prelude::*;
+
+    let csv = tempfile::tempdir().unwrap();
+    let mut b = Build::new();
+    b.person("A", 70, "11110").pending("A");
+    b.person("B", 80, "11110").pending("B");
+    for pid in ["A", "B"] {
+        for k in 1..=3 {
+            b.claim(pid, "01", "OUT", &d(-10 * k), None);
+        }
+    }
+    b.claims_raw("CZERO,A,H1,01,OUT,2026-10-01,2026-10-01,0");
+    b.claims_raw("CNEG,A,H1,01,OUT,2026-10-01,2026-10-01,-1");
+    b.claims_raw("CEMPTY,B,H1,01,OUT,2026-10-01,2026-10-01,100");
+    b.write(csv.path());
+    // A CSV field cannot hold an empty string apart from a null: set it in the frame.
+    let claims = common::frame_of(csv.path(), "claims")
+        .lazy()
+        .with_column(
+            when(col("claim_id").eq(lit("CEMPTY")))
+                .then(lit(""))
+                .otherwise(col("provider_id"))
+                .alias("provider_id"),
+        )
+        .collect()
+        .unwrap();
+    let ids = claims.column("claim_id").unwrap().len() as u64;
+
+    let columns = ["cost_krw", "provider_id"];
+    for (clean_part, stats_in_other_part) in [(0, true), (1, true), (0, false)] {
+        let dir = tempfile::tempdir().unwrap();
+        for entry in std::fs::read_dir(csv.path()).unwrap() {
+            let path = entry.unwrap().path();
+            if path.file_name().unwrap() != "claims.csv" {
+                std::fs::copy(&path, dir.path().join(path.file_name().unwrap())).unwrap();
+            }
+        }
+        // The broken rows (and CZERO) in one part, every other claim in the clean one.
+        std::fs::create_dir(dir.path().join("claims")).unwrap();
+        for k in 0..2 {
+            let broken = ["CZERO", "CNEG", "CEMPTY"];
+            let mask: BooleanChunked = claims
+                .column("claim_id")
+                .unwrap()
+                .str()
+                .unwrap()
+                .iter()
+                .map(|c| broken.contains(&c.unwrap()) != (k == clean_part))
+                .collect();
+            let mut part = claims.filter(&mask).unwrap();
+            let stats = if k != clean_part && !stats_in_other_part {
+                StatisticsOptions::empty()
+            } else {
+                StatisticsOptions::full()
+            };
+            let f =
+                std::fs::File::create(dir.path().join(format!("claims/part-{k}.parquet"))).unwrap();
+            ParquetWriter::new(f)
+                .with_statistics(stats)
+                .finish(&mut part)
+                .unwrap();
+        }
+        let mut ex = Extract::open(dir.path()).unwrap();
+        let footers = ex.table("claims").footer_statistics(&columns);
+        let case = format!("clean part {clean_part}, stats in the other: {stats_in_other_part}");
+        if stats_in_other_part {
+            assert_eq!(footers[0].min, Some(FooterValue::Int(-1)), "{case}");
+            assert_eq!(
+                footers[1].min,
+                Some(FooterValue::Text(Vec::new())),
+                "{case}"
+            );
+            assert_eq!(footers[1].max, None, "{case}: text has no trusted max");
+        } else {
+            assert_eq!(footers[0].min, None, "{case}");
+            assert_eq!(footers[1].min, None, "{case}");
+        }
+        let set_aside = balgul::validate::validate(&mut ex, r()).unwrap();
+        assert_eq!(set_aside.len(), 1, "{case}");
+        let claims_set_aside = &set_aside[0];
+        assert_eq!(claims_set_aside.table, "claims");
+        assert_eq!(claims_set_aside.rows_total, ids, "{case}");
+        assert_eq!(claims_set_aside.rows_set_aside, 2, "{case}");
+        let rules: Vec<(&str, u64)> = claims_set_aside
+            .rules
+            .iter()
+            .map(|v| (v.rule.as_str(), v.rows))
+            .collect();
+        assert_eq!(
+            rules,
+            [("empty:provider_id", 1), ("negative:cost_krw", 1)],
+            "{case}"
+        );
     }
 }

@@ -156,18 +156,17 @@ impl LoadedTable {
         Some(scan_conformed(&part, self.spec, None).map(|lf| self.kept(lf)))
     }
 
-    /// The nulls in each of `columns`, summed from the row groups' statistics in the Parquet
-    /// footers (no data is read), for a table read as it is from Parquet parts: its columns
-    /// are the files' own, cast only where that cannot make a null. `None` for a column some
-    /// row group keeps no null count for, and for every column of a table read otherwise
-    /// (CSV, a single file, through a mapping) or whose footers cannot be read (the scans
-    /// will say why).
-    pub fn null_counts_from_statistics(&self, columns: &[&str]) -> Vec<Option<u64>> {
-        let unknown = vec![None; columns.len()];
+    /// What the Parquet footers say of each of `columns` over every row group of every part
+    /// (no data is read), for a table read as it is from Parquet parts: its columns are the
+    /// files' own, cast only where that loses nothing (`compatible`). Unknown (`None`
+    /// fields) for every column of a table read otherwise (CSV, a single file, through a
+    /// mapping) or whose footers cannot be read (the scans will say why).
+    pub fn footer_statistics(&self, columns: &[&str]) -> Vec<FooterStatistics> {
+        let unknown = vec![FooterStatistics::default(); columns.len()];
         if self.part_count().is_none() {
             return unknown;
         }
-        let mut out: Vec<Option<u64>> = vec![Some(0); columns.len()];
+        let mut acc: Vec<FooterAcc> = vec![FooterAcc::default(); columns.len()];
         for path in self.source.files() {
             let meta = std::fs::File::open(&path)
                 .ok()
@@ -176,19 +175,18 @@ impl LoadedTable {
                 return unknown;
             };
             for group in &meta.row_groups {
-                for (n, column) in out.iter_mut().zip(columns) {
-                    let nulls = group
+                for (a, column) in acc.iter_mut().zip(columns) {
+                    let stats = group
                         .columns_under_root_iter(column)
                         .and_then(|mut chunks| {
                             let chunk = chunks.next().filter(|_| chunks.len() == 0)?;
-                            let stats = chunk.statistics(&meta.footer_buf)?.ok()?;
-                            u64::try_from(stats.null_count()?).ok()
+                            chunk.statistics(&meta.footer_buf)?.ok()
                         });
-                    *n = n.zip(nulls).map(|(a, b)| a + b);
+                    a.add(stats.as_ref(), group.num_rows());
                 }
             }
         }
-        out
+        acc.into_iter().map(FooterAcc::finish).collect()
     }
 
     /// Whether validation found the hashes of the kept keys all distinct.
@@ -892,5 +890,146 @@ fn type_fix(t: ColType) -> &'static str {
 impl fmt::Display for TableSource {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.display_path())
+    }
+}
+
+/// A value of a column's Parquet statistics, as [`LoadedTable::footer_statistics`] reads it.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub enum FooterValue {
+    /// A signed integer column (INT32 or INT64, not annotated unsigned).
+    Int(i64),
+    /// A `DATE` column: days since 1970-01-01.
+    Date(i32),
+    /// A byte-array column's bytes (a min only: a writer may shorten a string's statistics,
+    /// and a prefix of the least value is still no greater than it).
+    Text(Vec<u8>),
+}
+
+/// What the Parquet footers say of one column over every row group of every part.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FooterStatistics {
+    /// Its nulls; `None` if some row group keeps no null count.
+    pub nulls: Option<u64>,
+    /// Its least value; `None` if some row group holding a value keeps no exact least value
+    /// of a type read here, or no row group holds a value.
+    pub min: Option<FooterValue>,
+    /// Its greatest value, likewise (never for text: see [`FooterValue::Text`]).
+    pub max: Option<FooterValue>,
+}
+
+/// The statistics of one column summed up row group by row group.
+#[derive(Debug, Clone)]
+struct FooterAcc {
+    nulls: Option<u64>,
+    /// `None` once a row group leaves the extreme unknown; `Some(None)` while no row group
+    /// has held a value.
+    min: Option<Option<FooterValue>>,
+    max: Option<Option<FooterValue>>,
+}
+
+impl Default for FooterAcc {
+    fn default() -> Self {
+        FooterAcc {
+            nulls: Some(0),
+            min: Some(None),
+            max: Some(None),
+        }
+    }
+}
+
+impl FooterAcc {
+    fn add(
+        &mut self,
+        stats: Option<&polars_parquet::parquet::statistics::Statistics>,
+        rows: usize,
+    ) {
+        let nulls = stats
+            .and_then(|s| s.null_count())
+            .and_then(|n| u64::try_from(n).ok());
+        self.nulls = self.nulls.zip(nulls).map(|(a, b)| a + b);
+        // A row group of nulls only has no extremes to give.
+        if nulls == Some(rows as u64) {
+            return;
+        }
+        let (lo, hi) = stats.map(footer_extremes).unwrap_or((None, None));
+        fold_extreme(&mut self.min, lo, std::cmp::min);
+        fold_extreme(&mut self.max, hi, std::cmp::max);
+    }
+
+    fn finish(self) -> FooterStatistics {
+        FooterStatistics {
+            nulls: self.nulls,
+            min: self.min.flatten(),
+            max: self.max.flatten(),
+        }
+    }
+}
+
+fn fold_extreme(
+    acc: &mut Option<Option<FooterValue>>,
+    v: Option<FooterValue>,
+    pick: fn(FooterValue, FooterValue) -> FooterValue,
+) {
+    *acc = match (acc.take(), v) {
+        (Some(None), Some(v)) => Some(Some(v)),
+        (Some(Some(a)), Some(v)) if std::mem::discriminant(&a) == std::mem::discriminant(&v) => {
+            Some(Some(pick(a, v)))
+        }
+        _ => None,
+    };
+}
+
+/// A row group's least and greatest value of a column, where its type is one read here.
+fn footer_extremes(
+    s: &polars_parquet::parquet::statistics::Statistics,
+) -> (Option<FooterValue>, Option<FooterValue>) {
+    use polars_parquet::parquet::schema::types::{
+        IntegerType as I, PrimitiveConvertedType as C, PrimitiveLogicalType as L,
+    };
+    use polars_parquet::parquet::statistics::Statistics as S;
+    let signed = |logical: Option<L>, converted: Option<C>, wide: bool| {
+        let logical_ok = match logical {
+            None => true,
+            Some(L::Integer(i)) => {
+                matches!(i, I::Int8 | I::Int16 | I::Int32) || (wide && i == I::Int64)
+            }
+            Some(_) => false,
+        };
+        let converted_ok = match converted {
+            None => true,
+            Some(c) => matches!(c, C::Int8 | C::Int16 | C::Int32) || (wide && c == C::Int64),
+        };
+        logical_ok && converted_ok
+    };
+    match s {
+        S::Int32(p) => {
+            let t = &p.primitive_type;
+            let date = t.logical_type == Some(L::Date) || t.converted_type == Some(C::Date);
+            let to = |v: i32| {
+                if date {
+                    FooterValue::Date(v)
+                } else {
+                    FooterValue::Int(v.into())
+                }
+            };
+            if date || signed(t.logical_type, t.converted_type, false) {
+                (p.min_value.map(to), p.max_value.map(to))
+            } else {
+                (None, None)
+            }
+        }
+        S::Int64(p) => {
+            let t = &p.primitive_type;
+            if signed(t.logical_type, t.converted_type, true) {
+                (
+                    p.min_value.map(FooterValue::Int),
+                    p.max_value.map(FooterValue::Int),
+                )
+            } else {
+                (None, None)
+            }
+        }
+        S::Binary(b) => (b.min_value.clone().map(FooterValue::Text), None),
+        _ => (None, None),
     }
 }
