@@ -20,7 +20,7 @@
 # timing to bench-data/bench-raw.tsv.
 #
 # What each engine does: balgul `run` also validates every row against the data contract
-# and the keys between rows (duplicates, orphans; ~17 of ~33 s at 1M on the AMD machine,
+# and the keys between rows (duplicates, orphans; ~14.5 of ~30 s at 1M on the AMD machine,
 # docs/performance.md, 2026-11-24), hashes its inputs and writes one file per municipality and a manifest; the
 # peers compute only the list (sgg_code, rank, person_id, score, cohorts) and write one CSV;
 # the floor only decodes the columns the rules read. Every engine uses all cores (DuckDB's and
