@@ -301,17 +301,8 @@ fn parquet_and_csv_set_aside_the_same_rows_for_the_same_reasons() {
     );
 }
 
-/// Regression for the footers' null counts standing in for a scan: a column that may not be
-/// empty and that the row-rule pass does not read (`provider_id`, `cost_krw` of the claims) is
-/// not scanned for nulls when every row group of every Parquet part counts none in its
-/// statistics. A null must still be found when its part's footer counts it, and when a part
-/// was written without statistics (then no count is trusted and the column is scanned).
-#[test]
-fn nulls_in_parquet_parts_are_found_whether_the_footers_count_them_or_not() {
-    use balgul::extract::Extract;
-    use polars::prelude::*;
-
-    let csv = tempfile::tempdir().unwrap();
+/// Two people (A, B, pending an LTC decision) with three clean claims each.
+fn two_people_with_claims() -> Build {
     let mut b = Build::new();
     b.person("A", 70, "11110").pending("A");
     b.person("B", 80, "11110").pending("B");
@@ -320,6 +311,53 @@ fn nulls_in_parquet_parts_are_found_whether_the_footers_count_them_or_not() {
             b.claim(pid, "01", "OUT", &d(-10 * k), None);
         }
     }
+    b
+}
+
+/// The CSV extract in `csv` with its claims replaced by `claims` as two Parquet parts: row i
+/// in part `part[i]`, part k written with statistics when `stats(k)` (else without any).
+fn claims_in_two_parts(
+    csv: &Path,
+    claims: &polars::prelude::DataFrame,
+    part: &[usize],
+    stats: impl Fn(usize) -> bool,
+) -> tempfile::TempDir {
+    use polars::prelude::*;
+    let dir = tempfile::tempdir().unwrap();
+    for entry in std::fs::read_dir(csv).unwrap() {
+        let path = entry.unwrap().path();
+        if path.file_name().unwrap() != "claims.csv" {
+            std::fs::copy(&path, dir.path().join(path.file_name().unwrap())).unwrap();
+        }
+    }
+    std::fs::create_dir(dir.path().join("claims")).unwrap();
+    for k in 0..2 {
+        let mask: BooleanChunked = part.iter().map(|p| *p == k).collect();
+        let mut rows = claims.filter(&mask).unwrap();
+        let options = match stats(k) {
+            true => StatisticsOptions::full(),
+            false => StatisticsOptions::empty(),
+        };
+        let f = std::fs::File::create(dir.path().join(format!("claims/part-{k}.parquet"))).unwrap();
+        ParquetWriter::new(f)
+            .with_statistics(options)
+            .finish(&mut rows)
+            .unwrap();
+    }
+    dir
+}
+
+/// Regression for the footers' null counts standing in for a scan: a column that may not be
+/// empty and that the row-rule pass does not read (`provider_id`, `cost_krw` of the claims) is
+/// not scanned for nulls when every row group of every Parquet part counts none in its
+/// statistics. A null must still be found when its part's footer counts it, and when a part
+/// was written without statistics (then no count is trusted and the column is scanned).
+#[test]
+fn nulls_in_parquet_parts_are_found_whether_the_footers_count_them_or_not() {
+    use balgul::extract::Extract;
+
+    let csv = tempfile::tempdir().unwrap();
+    let mut b = two_people_with_claims();
     b.claims_raw("CNOPROV,A,,01,OUT,2026-10-01,2026-10-01,100");
     b.claims_raw("CNOCOST,B,H1,01,OUT,2026-10-01,2026-10-01,");
     b.write(csv.path());
@@ -327,38 +365,19 @@ fn nulls_in_parquet_parts_are_found_whether_the_footers_count_them_or_not() {
     let ids = claims.column("claim_id").unwrap().str().unwrap().clone();
 
     let columns = ["provider_id", "cost_krw", "care_type"];
+    // Part 0: A's claims (the null provider), part 1: B's (the null cost).
+    let part: Vec<usize> = claims
+        .column("person_id")
+        .unwrap()
+        .str()
+        .unwrap()
+        .iter()
+        .map(|p| usize::from(p == Some("B")))
+        .collect();
     for stats_in_second_part in [true, false] {
-        let dir = tempfile::tempdir().unwrap();
-        for entry in std::fs::read_dir(csv.path()).unwrap() {
-            let path = entry.unwrap().path();
-            if path.file_name().unwrap() != "claims.csv" {
-                std::fs::copy(&path, dir.path().join(path.file_name().unwrap())).unwrap();
-            }
-        }
-        // Part 0: A's claims (the null provider), part 1: B's (the null cost).
-        std::fs::create_dir(dir.path().join("claims")).unwrap();
-        for k in 0..2 {
-            let mask: BooleanChunked = claims
-                .column("person_id")
-                .unwrap()
-                .str()
-                .unwrap()
-                .iter()
-                .map(|p| (p == Some("B")) == (k == 1))
-                .collect();
-            let mut part = claims.filter(&mask).unwrap();
-            let stats = if k == 1 && !stats_in_second_part {
-                StatisticsOptions::empty()
-            } else {
-                StatisticsOptions::full()
-            };
-            let f =
-                std::fs::File::create(dir.path().join(format!("claims/part-{k}.parquet"))).unwrap();
-            ParquetWriter::new(f)
-                .with_statistics(stats)
-                .finish(&mut part)
-                .unwrap();
-        }
+        let dir = claims_in_two_parts(csv.path(), &claims, &part, |k| {
+            k == 0 || stats_in_second_part
+        });
         let mut ex = Extract::open(dir.path()).unwrap();
         let counted: Vec<Option<u64>> = ex
             .table("claims")
@@ -401,14 +420,7 @@ fn values_out_of_bounds_in_parquet_parts_are_found_whether_the_footers_show_them
     use polars::prelude::*;
 
     let csv = tempfile::tempdir().unwrap();
-    let mut b = Build::new();
-    b.person("A", 70, "11110").pending("A");
-    b.person("B", 80, "11110").pending("B");
-    for pid in ["A", "B"] {
-        for k in 1..=3 {
-            b.claim(pid, "01", "OUT", &d(-10 * k), None);
-        }
-    }
+    let mut b = two_people_with_claims();
     b.claims_raw("CZERO,A,H1,01,OUT,2026-10-01,2026-10-01,0");
     b.claims_raw("CNEG,A,H1,01,OUT,2026-10-01,2026-10-01,-1");
     b.claims_raw("CEMPTY,B,H1,01,OUT,2026-10-01,2026-10-01,100");
@@ -428,38 +440,22 @@ fn values_out_of_bounds_in_parquet_parts_are_found_whether_the_footers_show_them
 
     let columns = ["cost_krw", "provider_id"];
     for (clean_part, stats_in_other_part) in [(0, true), (1, true), (0, false)] {
-        let dir = tempfile::tempdir().unwrap();
-        for entry in std::fs::read_dir(csv.path()).unwrap() {
-            let path = entry.unwrap().path();
-            if path.file_name().unwrap() != "claims.csv" {
-                std::fs::copy(&path, dir.path().join(path.file_name().unwrap())).unwrap();
-            }
-        }
         // The broken rows (and CZERO) in one part, every other claim in the clean one.
-        std::fs::create_dir(dir.path().join("claims")).unwrap();
-        for k in 0..2 {
-            let broken = ["CZERO", "CNEG", "CEMPTY"];
-            let mask: BooleanChunked = claims
-                .column("claim_id")
-                .unwrap()
-                .str()
-                .unwrap()
-                .iter()
-                .map(|c| broken.contains(&c.unwrap()) != (k == clean_part))
-                .collect();
-            let mut part = claims.filter(&mask).unwrap();
-            let stats = if k != clean_part && !stats_in_other_part {
-                StatisticsOptions::empty()
-            } else {
-                StatisticsOptions::full()
-            };
-            let f =
-                std::fs::File::create(dir.path().join(format!("claims/part-{k}.parquet"))).unwrap();
-            ParquetWriter::new(f)
-                .with_statistics(stats)
-                .finish(&mut part)
-                .unwrap();
-        }
+        let broken = ["CZERO", "CNEG", "CEMPTY"];
+        let part: Vec<usize> = claims
+            .column("claim_id")
+            .unwrap()
+            .str()
+            .unwrap()
+            .iter()
+            .map(|c| match broken.contains(&c.unwrap()) {
+                true => 1 - clean_part,
+                false => clean_part,
+            })
+            .collect();
+        let dir = claims_in_two_parts(csv.path(), &claims, &part, |k| {
+            k == clean_part || stats_in_other_part
+        });
         let mut ex = Extract::open(dir.path()).unwrap();
         let footers = ex.table("claims").footer_statistics(&columns);
         let case = format!("clean part {clean_part}, stats in the other: {stats_in_other_part}");
