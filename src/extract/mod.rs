@@ -921,18 +921,26 @@ pub struct FooterStatistics {
 #[derive(Debug, Clone)]
 struct FooterAcc {
     nulls: Option<u64>,
-    /// `None` once a row group leaves the extreme unknown; `Some(None)` while no row group
-    /// has held a value.
-    min: Option<Option<FooterValue>>,
-    max: Option<Option<FooterValue>>,
+    min: Extreme,
+    max: Extreme,
+}
+
+/// One extreme of a column over the row groups read so far.
+#[derive(Debug, Clone)]
+enum Extreme {
+    /// No row group has held a value yet.
+    NoValue,
+    Known(FooterValue),
+    /// A row group holding values left it unknown (or of another type): unknown for good.
+    Unknown,
 }
 
 impl Default for FooterAcc {
     fn default() -> Self {
         FooterAcc {
             nulls: Some(0),
-            min: Some(None),
-            max: Some(None),
+            min: Extreme::NoValue,
+            max: Extreme::NoValue,
         }
     }
 }
@@ -957,25 +965,32 @@ impl FooterAcc {
     }
 
     fn finish(self) -> FooterStatistics {
+        let known = |e: Extreme| match e {
+            Extreme::Known(v) => Some(v),
+            Extreme::NoValue | Extreme::Unknown => None,
+        };
         FooterStatistics {
             nulls: self.nulls,
-            min: self.min.flatten(),
-            max: self.max.flatten(),
+            min: known(self.min),
+            max: known(self.max),
         }
     }
 }
 
+/// `acc` with a row group's extreme `v` (of a group holding values) taken in by `pick`.
 fn fold_extreme(
-    acc: &mut Option<Option<FooterValue>>,
+    acc: &mut Extreme,
     v: Option<FooterValue>,
     pick: fn(FooterValue, FooterValue) -> FooterValue,
 ) {
-    *acc = match (acc.take(), v) {
-        (Some(None), Some(v)) => Some(Some(v)),
-        (Some(Some(a)), Some(v)) if std::mem::discriminant(&a) == std::mem::discriminant(&v) => {
-            Some(Some(pick(a, v)))
+    *acc = match (std::mem::replace(acc, Extreme::Unknown), v) {
+        (Extreme::NoValue, Some(v)) => Extreme::Known(v),
+        (Extreme::Known(a), Some(v))
+            if std::mem::discriminant(&a) == std::mem::discriminant(&v) =>
+        {
+            Extreme::Known(pick(a, v))
         }
-        _ => None,
+        _ => Extreme::Unknown,
     };
 }
 

@@ -85,7 +85,6 @@ impl Accepts {
     /// without statistics, a type not read from them) shows nothing.
     pub fn shown_by(&self, f: &FooterStatistics) -> bool {
         use FooterValue as V;
-        let days = |d: chrono::NaiveDate| (d - date(1970, 1, 1)).num_days();
         match self {
             Accepts::NotNull => f.nulls == Some(0),
             Accepts::NotEmpty => matches!(&f.min, Some(V::Text(t)) if !t.is_empty()),
@@ -94,8 +93,8 @@ impl Accepts {
                     && hi.is_none_or(|hi| matches!(f.max, Some(V::Int(m)) if m <= hi))
             }
             Accepts::Dates { lo, hi } => {
-                matches!(f.min, Some(V::Date(m)) if i64::from(m) >= days(*lo))
-                    && matches!(f.max, Some(V::Date(m)) if i64::from(m) <= days(*hi))
+                matches!(f.min, Some(V::Date(m)) if i64::from(m) >= epoch_days(*lo))
+                    && matches!(f.max, Some(V::Date(m)) if i64::from(m) <= epoch_days(*hi))
             }
         }
     }
@@ -193,7 +192,8 @@ fn rules_of(t: &LoadedTable, as_of: chrono::NaiveDate) -> Vec<Check> {
         if !c.nullable {
             out.push(bounded(
                 spec,
-                format!("null:{}", c.name),
+                "null",
+                c.name,
                 format!("`{}` is empty but may not be", c.name),
                 Accepts::NotNull,
             ));
@@ -215,7 +215,8 @@ fn rules_of(t: &LoadedTable, as_of: chrono::NaiveDate) -> Vec<Check> {
         if c.ty == ColType::Str && !c.nullable && c.values.is_none() {
             out.push(bounded(
                 spec,
-                format!("empty:{}", c.name),
+                "empty",
+                c.name,
                 format!("`{}` is an empty string", c.name),
                 Accepts::NotEmpty,
             ));
@@ -223,7 +224,8 @@ fn rules_of(t: &LoadedTable, as_of: chrono::NaiveDate) -> Vec<Check> {
         if c.ty == ColType::Date {
             out.push(bounded(
                 spec,
-                format!("date_range:{}", c.name),
+                "date_range",
+                c.name,
                 format!(
                     "`{}` is before 1900-01-01 or more than 10 years after as_of",
                     c.name
@@ -238,7 +240,8 @@ fn rules_of(t: &LoadedTable, as_of: chrono::NaiveDate) -> Vec<Check> {
     let nonneg = |name: &str| {
         bounded(
             spec,
-            format!("negative:{name}"),
+            "negative",
+            name,
             format!("`{name}` is negative"),
             Accepts::Ints {
                 lo: Some(0),
@@ -249,7 +252,8 @@ fn rules_of(t: &LoadedTable, as_of: chrono::NaiveDate) -> Vec<Check> {
     let ints = |name: &str, description: &str, lo: i64, hi: Option<i64>| {
         bounded(
             spec,
-            format!("range:{name}"),
+            "range",
+            name,
             description.to_string(),
             Accepts::Ints { lo: Some(lo), hi },
         )
@@ -384,19 +388,23 @@ fn rules_of(t: &LoadedTable, as_of: chrono::NaiveDate) -> Vec<Check> {
     out
 }
 
-/// A rule on one column that accepts the values `accepts` says (its `bad` built from them).
-fn bounded(spec: &contract::Table, rule: String, description: String, accepts: Accepts) -> Check {
-    let column = rule.split_once(':').map(|(_, c)| c).unwrap_or_default();
+/// The rule `kind:column` of a contract column, accepting the values `accepts` says (its
+/// `bad` built from them, for the column's contract type).
+fn bounded(
+    spec: &contract::Table,
+    kind: &str,
+    column: &str,
+    description: String,
+    accepts: Accepts,
+) -> Check {
     let ty = spec
-        .columns
-        .iter()
-        .find(|c| c.name == column)
-        .map(|c| c.ty)
-        .unwrap_or(ColType::I64);
+        .column(column)
+        .expect("a contract rule names a column of its table")
+        .ty;
     Check {
-        bad: accepts.breaks(column, ty),
-        rule,
+        rule: format!("{kind}:{column}"),
         description,
+        bad: accepts.breaks(column, ty),
         accepts: Some(accepts),
     }
 }
@@ -412,8 +420,12 @@ fn sgg_check(name: &str) -> Check {
 
 /// A `Date` literal (`lit(NaiveDate)` is a `Datetime` in polars 0.55: a row-by-row cast).
 fn date_lit(d: chrono::NaiveDate) -> Expr {
-    let epoch = date(1970, 1, 1);
-    lit((d - epoch).num_days() as i32).cast(DataType::Date)
+    lit(epoch_days(d) as i32).cast(DataType::Date)
+}
+
+/// Days since 1970-01-01: how Polars and Parquet store a `Date`.
+fn epoch_days(d: chrono::NaiveDate) -> i64 {
+    (d - date(1970, 1, 1)).num_days()
 }
 
 fn as_of_year(d: chrono::NaiveDate) -> i32 {
@@ -902,7 +914,7 @@ mod tests {
             lo: date(1900, 1, 1),
             hi: date(2036, 1, 1),
         };
-        let day = |y, m, d| Some(Date((date(y, m, d) - date(1970, 1, 1)).num_days() as i32));
+        let day = |y, m, d| Some(Date(epoch_days(date(y, m, d)) as i32));
         assert!(range.shown_by(&footers(day(1900, 1, 1), day(2036, 1, 1), 0)));
         assert!(!range.shown_by(&footers(day(1899, 12, 31), day(2026, 1, 1), 0)));
         assert!(!range.shown_by(&footers(day(1950, 1, 1), day(2036, 1, 2), 0)));
@@ -915,6 +927,16 @@ mod tests {
         assert!(!Accepts::NotNull.shown_by(&unknown));
     }
 
+    /// `check`'s verdict on each row of `df` (a null counts as not broken, as in `row_rules`).
+    fn breaks(check: &Check, df: DataFrame) -> Vec<Option<bool>> {
+        let out = df
+            .lazy()
+            .select([check.bad.clone().fill_null(lit(false)).alias("bad")])
+            .collect()
+            .unwrap();
+        out.column("bad").unwrap().bool().unwrap().iter().collect()
+    }
+
     /// A rule's filter breaks exactly the values its `Accepts` does not accept: the bounds'
     /// values and a null pass, one past either bound breaks.
     #[test]
@@ -922,22 +944,18 @@ mod tests {
         let spec = contract::table("ltc_services").unwrap();
         let days = bounded(
             spec,
-            "range:days".into(),
+            "range",
+            "days",
             String::new(),
             Accepts::Ints {
                 lo: Some(1),
                 hi: Some(31),
             },
         );
+        assert_eq!(days.rule, "range:days");
         let df = df!("days" => [Some(0i32), Some(1), Some(31), Some(32), None]).unwrap();
-        let bad = df
-            .lazy()
-            .select([days.bad.fill_null(lit(false))])
-            .collect()
-            .unwrap();
-        let bad: Vec<Option<bool>> = bad.column("days").unwrap().bool().unwrap().iter().collect();
         assert_eq!(
-            bad,
+            breaks(&days, df),
             [
                 Some(true),
                 Some(false),
@@ -949,7 +967,8 @@ mod tests {
         let spec = contract::table("persons").unwrap();
         let death = bounded(
             spec,
-            "date_range:death_date".into(),
+            "date_range",
+            "death_date",
             String::new(),
             Accepts::Dates {
                 lo: date(1900, 1, 1),
@@ -963,14 +982,9 @@ mod tests {
             date(2036, 1, 2),
         ];
         let df = df!("death_date" => dates).unwrap();
-        let bad = df.lazy().select([death.bad]).collect().unwrap();
-        let bad: Vec<Option<bool>> = bad
-            .column("death_date")
-            .unwrap()
-            .bool()
-            .unwrap()
-            .iter()
-            .collect();
-        assert_eq!(bad, [Some(true), Some(false), Some(false), Some(true)]);
+        assert_eq!(
+            breaks(&death, df),
+            [Some(true), Some(false), Some(false), Some(true)]
+        );
     }
 }
