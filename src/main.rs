@@ -478,6 +478,13 @@ fn run(cli: Cli) -> Result<(), Failure> {
         } => {
             let t0 = Instant::now();
             let mut timings: Vec<(&str, f64)> = Vec::new();
+            // The run's peak resident memory after each stage (where the system tells it).
+            let mut peaks: Vec<(&str, u64)> = Vec::new();
+            let mut peak = |stage| {
+                if let Some(b) = balgul::manifest::peak_rss_so_far() {
+                    peaks.push((stage, b));
+                }
+            };
             let mapping = load_mapping(mapping)?;
             if let Some(out) = out.as_ref().filter(|o| o.exists() && !force && !dry_run) {
                 return Err(Failure {
@@ -498,6 +505,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
             progress.stage("checking the rules");
             let rs = balgul::rules::load(&rules, as_of).map_err(rule_failure)?;
             timings.push(("rules", t.elapsed().as_secs_f64()));
+            peak("open_and_rules");
             progress.stage(
                 "checking every row against the data contract (and hashing the inputs for the manifest)",
             );
@@ -521,11 +529,13 @@ fn run(cli: Cli) -> Result<(), Failure> {
             let (set_aside, validate_secs) = set_aside.map_err(extract_failure)?;
             timings.push(("hash_inputs_alongside", hash_secs));
             timings.push(("validate_rows", validate_secs));
+            peak("validate_rows_and_hash_inputs");
             progress.rows(&inputs);
             check_set_aside(&set_aside, strict, max_bad_rows)?;
             progress.stage("screening (features, conditions, scores, ranking)");
             let s = balgul::screen::run(&ex, &rs)?;
             timings.extend(s.timings.iter().copied());
+            peak("features_and_ranking");
             let previous = match &previous {
                 Some(dir) => Some(read_previous(dir)?),
                 None => None,
@@ -560,6 +570,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
             all.push(("total_before_export", t0.elapsed().as_secs_f64()));
             let mut manifest = balgul::manifest::build(&rs, &rules, inputs, &s, &all);
             manifest["rows_set_aside"] = balgul::manifest::set_aside(&set_aside);
+            manifest["peak_rss_bytes"] = balgul::manifest::peaks_json(&peaks);
             manifest["gates"] = serde_json::to_value(&gates)?;
             progress.stage("writing the lists");
             let quarantine_rows = set_aside

@@ -112,6 +112,30 @@ pub fn build(
     })
 }
 
+/// The process's peak resident memory so far (bytes), for the manifest's `peak_rss_bytes`
+/// after each stage: on Linux `VmHWM` of `/proc/self/status`; `None` elsewhere. The peak is
+/// never reset (a reset would also hide the true peak from `time` and the benchmarks, which
+/// read the same counter), so a stage shows its own peak only where it raised the run's.
+pub fn peak_rss_so_far() -> Option<u64> {
+    vm_hwm_bytes(&std::fs::read_to_string("/proc/self/status").ok()?)
+}
+
+/// `VmHWM` (the peak resident set, given in kB) of a `/proc/<pid>/status` text, in bytes.
+fn vm_hwm_bytes(status: &str) -> Option<u64> {
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let mut words = line["VmHWM:".len()..].split_whitespace();
+    let kb: u64 = words.next()?.parse().ok()?;
+    (words.next() == Some("kB")).then_some(kb * 1024)
+}
+
+/// The peaks of [`peak_rss_so_far`] after each stage, for the manifest: `[{stage, bytes}]`.
+pub fn peaks_json(peaks: &[(&str, u64)]) -> J {
+    peaks
+        .iter()
+        .map(|(stage, bytes)| json!({ "stage": stage, "bytes": bytes }))
+        .collect()
+}
+
 /// The rows set aside by validation, for the manifest: per table, rows in the table, rows set
 /// aside, and rows breaking each rule.
 pub fn set_aside(v: &[crate::validate::SetAside]) -> J {
@@ -128,4 +152,18 @@ pub fn set_aside(v: &[crate::validate::SetAside]) -> J {
             })
             .collect(),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::vm_hwm_bytes;
+
+    #[test]
+    fn the_peak_is_read_from_vm_hwm_in_kilobytes() {
+        let status = "Name:\tbalgul\nVmPeak:\t 9000 kB\nVmHWM:\t 1234 kB\nVmRSS:\t 1000 kB\n";
+        assert_eq!(vm_hwm_bytes(status), Some(1234 * 1024));
+        assert_eq!(vm_hwm_bytes("VmRSS:\t 1000 kB\n"), None);
+        assert_eq!(vm_hwm_bytes("VmHWM:\t 12 MB\n"), None);
+        assert_eq!(vm_hwm_bytes("VmHWM:\t kB\n"), None);
+    }
 }

@@ -364,6 +364,7 @@ fn output_files(dir: &Path) -> Vec<(String, Vec<u8>)> {
             if name == "/manifest.json" {
                 let mut m: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
                 m.as_object_mut().unwrap().remove("wall_seconds");
+                m.as_object_mut().unwrap().remove("peak_rss_bytes");
                 bytes = serde_json::to_vec(&m).unwrap();
             }
             v.push((name, bytes));

@@ -28,7 +28,8 @@ fn command(out: &Path) -> std::process::Command {
     c
 }
 
-/// Every file under `dir` (relative path → bytes), the manifest without its timings.
+/// Every file under `dir` (relative path → bytes), the manifest without its timings and
+/// memory peaks.
 fn snapshot(dir: &Path) -> BTreeMap<String, Vec<u8>> {
     let mut out = BTreeMap::new();
     let mut stack = vec![dir.to_path_buf()];
@@ -44,6 +45,7 @@ fn snapshot(dir: &Path) -> BTreeMap<String, Vec<u8>> {
             if rel == "manifest.json" {
                 let mut m: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
                 m["wall_seconds"] = serde_json::Value::Null;
+                m["peak_rss_bytes"] = serde_json::Value::Null;
                 bytes = serde_json::to_vec(&m).unwrap();
             }
             out.insert(rel, bytes);

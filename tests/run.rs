@@ -98,6 +98,23 @@ fn writes_candidates_municipal_files_and_manifest() {
     assert_eq!(persons["rows"], 3000);
     assert_eq!(persons["files"][0]["sha256"].as_str().unwrap().len(), 64);
     assert_eq!(m["attrition_persons"][0]["persons"], 3000);
+    // The run's peak memory after each stage, where the system tells it (Linux): the stages in
+    // order, the peak never falling, more than a mebibyte and less than a tebibyte.
+    if cfg!(target_os = "linux") {
+        let peaks = m["peak_rss_bytes"].as_array().unwrap();
+        let stages: Vec<&str> = peaks.iter().map(|p| p["stage"].as_str().unwrap()).collect();
+        assert_eq!(
+            stages,
+            [
+                "open_and_rules",
+                "validate_rows_and_hash_inputs",
+                "features_and_ranking"
+            ]
+        );
+        let bytes: Vec<u64> = peaks.iter().map(|p| p["bytes"].as_u64().unwrap()).collect();
+        assert!(bytes.is_sorted(), "{bytes:?}");
+        assert!(bytes[0] > 1 << 20 && bytes[2] < 1 << 40, "{bytes:?}");
+    }
     // No temporary directory is left beside the output.
     let left: Vec<String> = std::fs::read_dir(dir.path())
         .unwrap()
