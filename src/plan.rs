@@ -377,7 +377,10 @@ fn table_rows_in(
     pass: JoinPass,
 ) -> LazyFrame {
     let spec = contract::table(table).expect("features read contract tables");
-    let mut lf = ex.lazy(table);
+    let mut lf = match ex.table(table).kept_rows() {
+        Some(k) if covered(&k.covers, features) => k.rows.clone().lazy(),
+        _ => ex.lazy(table),
+    };
     if takes_claim_dates(table) {
         // A diagnosis takes its claim's date (and its claim's person). The hash table is
         // built on the diagnoses, after the features' code filters have cut them (a fraction
@@ -406,6 +409,59 @@ fn table_rows_in(
         }
     }
     dated(lf, spec, as_of)
+}
+
+/// Whether every one of `features` has a cheap predicate among `covers`: every row any of
+/// them may count is then among the rows kept for them ([`rows_wanted`]).
+fn covered(covers: &[Expr], features: &[&Feature]) -> bool {
+    features
+        .iter()
+        .all(|f| prefilter(f, None).is_some_and(|p| covers.contains(&p)))
+}
+
+/// The rows a screening with `rs` asks validation to keep in memory while it reads each
+/// table ([`crate::validate::validate_keeping`]): for a table whose features each imply a
+/// cheap predicate ([`prefilter`]), the rows passing any of them, with the columns the
+/// features read, the person and the event date. Every pipeline of those features reads no
+/// other row (each filters by its feature's predicate, or the group-by by all of them), so
+/// from these rows they compute what they would from a scan of the table — a scan the run
+/// then spares (at 1 M persons the claims' two pipelines scanned 78.7 M claims for 468,818
+/// rows). The diagnoses are left out: they take their claims' dates by a join.
+pub fn rows_wanted(rs: &RuleSet) -> Vec<crate::extract::RowsWanted> {
+    let mut out = Vec::new();
+    for spec in contract::TABLES {
+        if takes_claim_dates(spec.name) {
+            continue;
+        }
+        let feats: Vec<&Feature> = rs
+            .features
+            .iter()
+            .filter(|f| f.table == spec.name)
+            .collect();
+        if feats.is_empty() {
+            continue;
+        }
+        let Some(covers) = feats
+            .iter()
+            .map(|f| prefilter(f, None))
+            .collect::<Option<Vec<Expr>>>()
+        else {
+            continue;
+        };
+        let mut columns: Vec<String> = vec!["person_id".to_string()];
+        columns.extend(spec.event_date.map(str::to_string));
+        for f in &feats {
+            columns.extend(f.columns.iter().cloned());
+        }
+        let mut seen = std::collections::HashSet::new();
+        columns.retain(|c| seen.insert(c.clone()));
+        out.push(crate::extract::RowsWanted {
+            table: spec.name,
+            covers,
+            columns,
+        });
+    }
+    out
 }
 
 /// The column of a claim id's 64-bit hash (see [`keys::hashed`]) on both sides of the

@@ -120,6 +120,28 @@ pub struct LoadedTable {
     /// Read as it is from `TABLE/` Parquet parts (not through a mapping), so each part can
     /// be read alone ([`LoadedTable::part_lazy`]).
     plain_parts: bool,
+    /// The rows the features may count, kept in memory by validation's pass (see
+    /// [`KeptRows`]); dropped if any row is set aside afterwards.
+    kept_rows: Option<std::sync::Arc<KeptRows>>,
+}
+
+/// What a screening asks validation to keep of a table while its pass reads it: the rows
+/// that pass any of `covers` (the features' cheap predicates on the table, see
+/// `plan::rows_wanted`), with `columns`. The features then read those rows from memory
+/// instead of scanning the table again.
+#[derive(Clone)]
+pub struct RowsWanted {
+    pub table: &'static str,
+    pub covers: Vec<Expr>,
+    pub columns: Vec<String>,
+}
+
+/// The rows of a table kept by validation for the features ([`RowsWanted`]): every row
+/// kept (none was set aside) that passes any of `covers`, sorted by all their columns so
+/// that the order does not depend on the threads.
+pub struct KeptRows {
+    pub covers: Vec<Expr>,
+    pub rows: DataFrame,
 }
 
 impl LoadedTable {
@@ -132,7 +154,13 @@ impl LoadedTable {
             borrowed: Vec::new(),
             key_hashes_distinct: false,
             plain_parts: false,
+            kept_rows: None,
         }
+    }
+
+    /// The rows validation kept in memory for the features, if it did (see [`KeptRows`]).
+    pub fn kept_rows(&self) -> Option<&KeptRows> {
+        self.kept_rows.as_deref()
     }
 
     /// How many Parquet parts the table has, when each can be read alone (see
@@ -302,6 +330,7 @@ impl Extract {
     pub fn set_aside(&mut self, table: &str, bad: Expr) {
         if let Some(t) = self.tables.iter_mut().find(|t| t.spec.name == table) {
             let bad = bad.fill_null(lit(false));
+            t.kept_rows = None;
             t.set_aside = Some(match t.set_aside.take() {
                 Some(before) => before.or(bad),
                 None => bad,
@@ -314,6 +343,14 @@ impl Extract {
     pub fn set_key_hashes_distinct(&mut self, table: &str) {
         if let Some(t) = self.tables.iter_mut().find(|t| t.spec.name == table) {
             t.key_hashes_distinct = true;
+        }
+    }
+
+    /// Keeps `rows` of `table` in memory for the features (validation does, for a table it
+    /// set no row of aside).
+    pub fn keep_rows(&mut self, table: &str, rows: KeptRows) {
+        if let Some(t) = self.tables.iter_mut().find(|t| t.spec.name == table) {
+            t.kept_rows = Some(std::sync::Arc::new(rows));
         }
     }
 

@@ -261,6 +261,38 @@ struct HashTap {
 pub struct Taps {
     columns: Vec<HashTap>,
     probes: Vec<ProbeTap>,
+    rows: Option<RowsTap>,
+}
+
+/// The column of a [`RowsTap`]'s `keep` ([`Taps::prepare`]).
+const ROWS_KEEP: &str = "__rows_keep";
+
+/// Rows kept whole during a row-rule scan: those kept by the rules (`bad` false or null) for
+/// which `keep` holds, with `columns`, up to `max_rows` of them (see
+/// [`crate::extract::RowsWanted`]).
+struct RowsTap {
+    keep: Expr,
+    columns: Vec<String>,
+    max_rows: usize,
+    sink: Arc<Mutex<RowsSink>>,
+}
+
+#[derive(Default)]
+struct RowsSink {
+    frames: Vec<DataFrame>,
+    /// Rows in `frames`.
+    held: usize,
+    /// Rows kept by the rules that the tap saw (all of them, whether `keep` held or not).
+    seen: u64,
+    /// More than `max_rows` rows passed `keep`: none is kept.
+    overflow: bool,
+}
+
+/// The rows a [`Taps::keep_rows`] tap kept (in chunks, in no set order) and how many rows
+/// kept by the rules it saw; `frames` is `None` past its limit.
+pub struct TappedRows {
+    pub frames: Option<Vec<DataFrame>>,
+    pub seen: u64,
 }
 
 /// A tapped key column's sorted hashes and the rows they stand for.
@@ -367,8 +399,40 @@ impl Taps {
         });
     }
 
+    /// Asks for the rows kept by the rules for which `keep` holds, with `columns`, known
+    /// afterwards by [`Taps::take_rows`]; past `max_rows` such rows none is kept.
+    pub fn keep_rows(&mut self, keep: Expr, columns: Vec<String>, max_rows: usize) {
+        self.rows = Some(RowsTap {
+            keep,
+            columns,
+            max_rows,
+            sink: Arc::new(Mutex::new(RowsSink::default())),
+        });
+    }
+
+    /// The rows a [`Taps::keep_rows`] tap kept (if one was asked for).
+    pub fn take_rows(&self) -> Option<TappedRows> {
+        let tap = self.rows.as_ref()?;
+        let s = std::mem::take(&mut *tap.sink.lock().unwrap_or_else(|p| p.into_inner()));
+        Some(TappedRows {
+            frames: (!s.overflow).then_some(s.frames),
+            seen: s.seen,
+        })
+    }
+
     pub fn is_empty(&self) -> bool {
-        self.columns.is_empty() && self.probes.is_empty()
+        self.columns.is_empty() && self.probes.is_empty() && self.rows.is_none()
+    }
+
+    /// `lf` with what the taps read besides the table's columns: a [`Taps::keep_rows`] tap's
+    /// `keep`, as a column of its own (among the tap's arguments, a list literal such as the
+    /// discharge kinds of an `is_in` made polars 0.55 run the whole pass in memory: 18.5 s
+    /// and 7.9 GB for the claims at 1 M persons).
+    pub fn prepare(&self, lf: LazyFrame) -> LazyFrame {
+        match &self.rows {
+            Some(r) => lf.with_column(r.keep.clone().fill_null(lit(false)).alias(ROWS_KEEP)),
+            None => lf,
+        }
     }
 
     /// The result of the probe of `column` (if one was asked for).
@@ -396,6 +460,15 @@ impl Taps {
             .collect();
         let mut args: Vec<Expr> = self.columns.iter().map(|c| c.expr.clone()).collect();
         args.extend(self.probes.iter().map(|p| col(p.column.as_str())));
+        // The rows tap's columns only: its `keep` is evaluated on each chunk by the tap, not
+        // as an argument (a list literal among the arguments, `is_in` of the discharge
+        // kinds, made polars 0.55 run the whole pass in memory: 18.5 s and 7.9 GB for the
+        // claims at 1 M persons).
+        let rows_tap = self.rows.as_ref().map(|r| {
+            args.push(col(ROWS_KEEP));
+            args.extend(r.columns.iter().map(|c| col(c.as_str())));
+            (r.columns.clone(), r.max_rows, r.sink.clone())
+        });
         let probes: Vec<(Arc<ParentKeys>, usize, Arc<Mutex<Probe>>)> = self
             .probes
             .iter()
@@ -405,7 +478,11 @@ impl Taps {
             move |cols: &mut [Column]| {
                 let st = hasher();
                 let flags = cols[0].as_materialized_series().bool()?.clone();
-                let (hashed, probed) = cols[1..].split_at(sinks.len());
+                let (hashed, rest) = cols[1..].split_at(sinks.len());
+                let (probed, kept) = rest.split_at(probes.len());
+                if let Some((names, max_rows, sink)) = &rows_tap {
+                    keep_rows(&flags, kept, names, *max_rows, sink)?;
+                }
                 for (c, (keys, max_missing, probe)) in probed.iter().zip(&probes) {
                     let text = c.as_materialized_series().str()?.clone();
                     // A key equal to the row before's is not looked up again.
@@ -492,6 +569,68 @@ impl Taps {
                 }
             })
             .collect()
+    }
+}
+
+/// A [`RowsTap`]'s work on one chunk of `columns` (named `names`): the rows the rules keep
+/// (`bad` false or null) where `keep` holds are pushed to `sink`.
+fn keep_rows(
+    bad: &BooleanChunked,
+    kept: &[Column],
+    names: &[String],
+    max_rows: usize,
+    sink: &Mutex<RowsSink>,
+) -> PolarsResult<()> {
+    let Some((keep, columns)) = kept.split_first() else {
+        return Err(PolarsError::ComputeError(
+            "a rows tap lost its columns".into(),
+        ));
+    };
+    let ok = !&bad.fill_null_with_values(false)?;
+    let seen = ok.sum().unwrap_or(0) as u64;
+    let take = &ok & keep.as_materialized_series().bool()?;
+    let n = take.sum().unwrap_or(0) as usize;
+    let frame = if n == 0 {
+        None
+    } else {
+        let cols = columns
+            .iter()
+            .zip(names)
+            .map(|(c, name)| Ok(compact(c.filter(&take)?).with_name(name.as_str().into())))
+            .collect::<PolarsResult<Vec<Column>>>()?;
+        Some(DataFrame::new_infer_height(cols)?)
+    };
+    let mut s = sink
+        .lock()
+        .map_err(|_| PolarsError::ComputeError("a rows tap was poisoned".into()))?;
+    s.seen += seen;
+    if s.overflow {
+        return Ok(());
+    }
+    if s.held + n > max_rows {
+        s.overflow = true;
+        s.frames.clear();
+        s.held = 0;
+        return Ok(());
+    }
+    if let Some(f) = frame {
+        s.held += n;
+        s.frames.push(f);
+    }
+    Ok(())
+}
+
+/// `c` with text in buffers of its own: text filtered out of a chunk still points into the
+/// chunk's buffers, which kept every claim's text alive (+1.7 GB at 1 M persons for 0.6 % of
+/// the claims kept).
+fn compact(c: Column) -> Column {
+    match c.str() {
+        Ok(ca) => ca
+            .iter()
+            .collect::<StringChunked>()
+            .with_name(c.name().clone())
+            .into_column(),
+        Err(_) => c,
     }
 }
 

@@ -520,6 +520,30 @@ pub fn validate_with(
     as_of: chrono::NaiveDate,
     limits: KeyLimits,
 ) -> Result<Vec<SetAside>, ExtractError> {
+    validate_keeping(ex, as_of, limits, &[])
+}
+
+/// A table's rows kept for the features are at most one in this many of its rows (or
+/// [`KEPT_ROWS_ANYWAY`]): past it the features scan the table as usual, and the memory held
+/// stays a small share of the table's. Under policy-v1 the claims' features read 0.6 % of the
+/// claims (468,818 of 78.7 M at 1 M persons).
+pub const KEPT_ROWS_AT_MOST_ONE_IN: u64 = 32;
+
+/// As many rows as are kept for the features of any table, however small the share.
+pub const KEPT_ROWS_ANYWAY: u64 = 1 << 16;
+
+/// [`validate_with`], also keeping in memory the rows `wanted` of each table (see
+/// [`crate::extract::RowsWanted`]) as the table's row-rule pass reads them: kept
+/// ([`Extract::keep_rows`]) only if no row of the table is set aside, the pass saw every
+/// row, and at most one row in [`KEPT_ROWS_AT_MOST_ONE_IN`] (or [`KEPT_ROWS_ANYWAY`]) is
+/// wanted. The features then
+/// read them instead of scanning the table again.
+pub fn validate_keeping(
+    ex: &mut Extract,
+    as_of: chrono::NaiveDate,
+    limits: KeyLimits,
+    wanted: &[crate::extract::RowsWanted],
+) -> Result<Vec<SetAside>, ExtractError> {
     let names: Vec<&'static str> = ex.tables().map(|t| t.spec.name).collect();
     let mut kept_rows: Vec<(&'static str, u64)> = Vec::new();
     let mut parent_hashes: Option<keys::ParentHashes> = None;
@@ -547,6 +571,16 @@ pub fn validate_with(
             } else if let Some(k) = parent_keys.iter().find(|k| k.table == parent) {
                 taps.probe(column, k.clone(), limits.probe_max_missing);
             }
+        }
+        let wanted_here = wanted.iter().find(|w| w.table == name);
+        if let Some(w) = wanted_here {
+            let keep = w.covers.iter().cloned().reduce(|a, b| a.or(b));
+            taps.keep_rows(
+                keep.unwrap_or(lit(false)),
+                w.columns.clone(),
+                usize::try_from((rows / KEPT_ROWS_AT_MOST_ONE_IN).max(KEPT_ROWS_ANYWAY))
+                    .unwrap_or(usize::MAX),
+            );
         }
         let (total, row_findings, row_bad_rows) = row_rules(&t, &checks, &taps, rows)?;
         // The tapped keys are non-null columns: a tap must have counted every row kept, or it
@@ -661,6 +695,23 @@ pub fn validate_with(
             parent_keys.push(std::sync::Arc::new(keys::ParentKeys::of(ex.table(name))?));
         }
         if reasons.is_empty() {
+            if let Some(w) = wanted_here
+                && let Some(keys::TappedRows {
+                    frames: Some(frames),
+                    seen,
+                }) = taps.take_rows()
+                && seen == total
+            {
+                let rows =
+                    rows_kept_for_features(&t, &w.columns, frames).map_err(|e| read_err(&t, e))?;
+                ex.keep_rows(
+                    name,
+                    crate::extract::KeptRows {
+                        covers: w.covers.clone(),
+                        rows,
+                    },
+                );
+            }
             continue;
         }
         let raw = ex.table(name).raw_lazy();
@@ -704,6 +755,29 @@ pub fn validate_with(
         });
     }
     Ok(out)
+}
+
+/// The rows a tap kept, as one frame sorted by all its columns (so that neither the threads
+/// nor the order of the chunks shows); `columns` of `t`, no row, when the tap kept none.
+fn rows_kept_for_features(
+    t: &LoadedTable,
+    columns: &[String],
+    frames: Vec<DataFrame>,
+) -> PolarsResult<DataFrame> {
+    let names: Vec<PlSmallStr> = columns.iter().map(|c| c.as_str().into()).collect();
+    if frames.is_empty() {
+        return t
+            .lazy()
+            .select(names.iter().map(|c| col(c.clone())).collect::<Vec<_>>())
+            .limit(0)
+            .collect();
+    }
+    concat(
+        frames.into_iter().map(DataFrame::lazy).collect::<Vec<_>>(),
+        UnionArgs::default(),
+    )?
+    .sort(names, SortMultipleOptions::default())
+    .collect()
 }
 
 /// The row-level rules of one table: its rows, the rules broken (with their counts) and the
@@ -794,7 +868,7 @@ fn row_rules(
         // A sum, not a filter: Polars evaluates a scan's filter on some rows twice, and the
         // tap must see each row once.
         let n = counts(
-            t.lazy().select([
+            taps.prepare(t.lazy()).select([
                 taps.tap(any_in_pass)
                     .cast(DataType::UInt64)
                     .sum()
