@@ -536,8 +536,7 @@ pub const KEPT_ROWS_ANYWAY: u64 = 1 << 16;
 /// [`crate::extract::RowsWanted`]) as the table's row-rule pass reads them: kept
 /// ([`Extract::keep_rows`]) only if no row of the table is set aside, the pass saw every
 /// row, and at most one row in [`KEPT_ROWS_AT_MOST_ONE_IN`] (or [`KEPT_ROWS_ANYWAY`]) is
-/// wanted. The features then
-/// read them instead of scanning the table again.
+/// wanted. The features then read them instead of scanning the table again.
 pub fn validate_keeping(
     ex: &mut Extract,
     as_of: chrono::NaiveDate,
