@@ -242,8 +242,15 @@ fn probed_hashed_and_multi_pass_key_checks_find_exactly_what_the_anti_join_finds
     assert_eq!(outcome(data.path(), KeyLimits::default()), by_join);
     // ... every parent checked by hashes, one pass (claims' keys hashed during their row-rule
     // scan: CGHOST's, set aside afterwards as an orphan, must not count as kept for its
-    // diagnosis) ...
+    // diagnosis; the diagnoses' claim ids looked up in them during their own scan) ...
     assert_eq!(outcome(data.path(), BY_HASHES), by_join);
+    // ... the same with no room for a missing hash in the lookup, which then gives up and
+    // the child's hashes are taken by a scan of their own ...
+    let no_room = KeyLimits {
+        probe_max_missing: 0,
+        ..BY_HASHES
+    };
+    assert_eq!(outcome(data.path(), no_room), by_join);
     // ... and by hashes in passes of two rows each (8 passes over 10 claims).
     let passes = outcome(
         data.path(),

@@ -566,7 +566,12 @@ pub fn validate_keeping(
             if parent_rows > limits.join_parent_max_rows
                 && keys::fits_one_pass(parent_rows.max(rows), limits)
             {
-                taps.want_distinct(column);
+                // Looked up in the parent's kept hashes when they are at hand (the claims'
+                // for the diagnoses and prescriptions), else tapped to be merged with them.
+                match parent_hashes.as_ref().filter(|h| h.table == parent) {
+                    Some(h) => taps.probe_hashes(column, h.index.clone(), limits.probe_max_missing),
+                    None => taps.want_distinct(column),
+                }
             } else if let Some(k) = parent_keys.iter().find(|k| k.table == parent) {
                 taps.probe(column, k.clone(), limits.probe_max_missing);
             }
@@ -622,9 +627,19 @@ pub fn validate_keeping(
                 .take_probe(column)
                 .filter(|p| p.rows == rows_kept && !orphans_set_aside)
                 .and_then(|p| p.missing);
-            let found = match probed {
-                Some(missing) => keys::probed_orphans(&t, column, ex.table(parent), missing)?,
-                None => keys::orphans(
+            // A hash probe looked the values of the rows the row rules kept up in the
+            // parent's kept hashes: like tapped hashes, it still serves after an earlier key
+            // rule set rows aside, as a missing hash is confirmed on the rows kept.
+            let hash_probed = taps
+                .take_hash_probe(column)
+                .filter(|p| p.rows == rows_kept)
+                .and_then(|p| p.missing);
+            let found = match (probed, hash_probed) {
+                (Some(missing), _) => keys::probed_orphans(&t, column, ex.table(parent), missing)?,
+                (None, Some(missing)) => {
+                    keys::hashed_orphans(&t, column, ex.table(parent), missing)?
+                }
+                (None, None) => keys::orphans(
                     &t,
                     column,
                     ex.table(parent),
