@@ -877,10 +877,7 @@ impl HashIndex {
 
     /// Whether `h` is among the hashes.
     pub fn contains(&self, h: u64) -> bool {
-        let b = Self::bucket(h, self.bits);
-        self.sorted[self.starts[b]..self.starts[b + 1]]
-            .binary_search(&h)
-            .is_ok()
+        self.missing(&[h]).is_empty()
     }
 
     /// Those of `hashes` not among the hashes, in order. The lookups are pipelined: the
