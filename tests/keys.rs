@@ -216,15 +216,16 @@ fn rules_of(outcome: &[(String, String, u64, u64)], table: &str) -> Vec<(String,
         .collect()
 }
 
-/// Small parents' keys looked up during the child's row-rule scan, with no room for a missing
-/// key: every orphan check that finds one falls back to the anti-join.
+/// Parents' kept hashes looked up during the child's row-rule scan, with no room for a missing
+/// hash: every orphan check that finds one falls back to the anti-join (the parents are small).
 const BY_JOIN: KeyLimits = KeyLimits {
     join_parent_max_rows: validate::keys::JOIN_PARENT_MAX_ROWS,
     pass_bytes: validate::keys::PASS_BYTES,
     probe_max_missing: 0,
 };
 
-/// Every parent checked by hashes, in one pass.
+/// Every parent checked by hashes, in one pass (no parent counts as small: a lookup that gives
+/// up falls back to a merge of hashes, not to the anti-join).
 const BY_HASHES: KeyLimits = KeyLimits {
     join_parent_max_rows: 0,
     pass_bytes: 1 << 30,
@@ -237,8 +238,8 @@ fn probed_hashed_and_multi_pass_key_checks_find_exactly_what_the_anti_join_finds
     keyed_extract(data.path());
     let by_join = outcome(data.path(), BY_JOIN);
     assert_eq!(by_join.len(), 9, "{by_join:#?}");
-    // The small parents' keys looked up in the child's row-rule scan (persons for every
-    // table; claims for the diagnoses) ...
+    // The parents' kept hashes looked up in the child's row-rule scan (the persons' for
+    // every table; the claims' for the diagnoses) ...
     assert_eq!(outcome(data.path(), KeyLimits::default()), by_join);
     // ... every parent checked by hashes, one pass (claims' keys hashed during their row-rule
     // scan: CGHOST's, set aside afterwards as an orphan, must not count as kept for its
@@ -293,8 +294,8 @@ fn a_clean_extract_has_no_repeated_key_and_no_orphan_by_any_strategy() {
 }
 
 /// Diagnoses written for persons who are not in `persons`, on a claim that is: the persons'
-/// keys are looked up during the diagnoses' row-rule scan (no earlier key rule set rows aside),
-/// and what the lookup finds is what the anti-join finds, row for row.
+/// kept key hashes are looked up during the diagnoses' row-rule scan (a missing hash then
+/// confirmed on the text), and what the lookup finds is what the anti-join finds, row for row.
 #[test]
 fn orphan_persons_found_by_the_lookup_in_the_row_rule_scan_match_the_anti_join() {
     let data = tempfile::tempdir().unwrap();

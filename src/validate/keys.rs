@@ -24,11 +24,13 @@
 //!
 //! Duplicates are therefore exact; an orphan can be missed only if its key's hash equals that of
 //! a parent key (a chance of n / 2^64 per orphan key with n parent keys: 4 × 10^-12 for 79 M
-//! claims). A parent of at most [`JOIN_PARENT_MAX_ROWS`] rows (the persons of a 1 M-person
-//! extract) is checked exactly, by its keys as text: each child row kept is looked up in them
-//! during the child's row-rule scan ([`ParentKeys`]; ~0.5 s instead of a ~0.8 s anti-join per
-//! large table at 1 M persons), or by a streaming anti-join when the lookup cannot stand (more
-//! than [`PROBE_MAX_MISSING`] missing keys, or rows set aside by an earlier key rule).
+//! claims; 5 × 10^-14 for 1 M persons). The persons are checked the same way: their kept
+//! hashes, taken in their own row-rule scan, are what every child's `person_id` is looked up
+//! in during the child's scan. (Until 2026-11 a parent of at most [`JOIN_PARENT_MAX_ROWS`]
+//! rows was looked up by its keys as text, in a hash set filled by a second scan of the
+//! parent: ~0.6 s for 1 M persons, and each child row cost a string compare in a 50 MB set.)
+//! When a lookup cannot stand (more than [`PROBE_MAX_MISSING`] missing hashes), a parent of
+//! at most [`JOIN_PARENT_MAX_ROWS`] rows is checked by a streaming anti-join.
 //! Hash arrays over [`PASS_BYTES`] are split into passes by the hashes' top bits, so memory stays
 //! bounded whatever the size of the extract.
 //!
@@ -48,8 +50,8 @@ use crate::extract::{ExtractError, LoadedTable};
 
 const SEED: u64 = 0x6261_6c67_756c;
 
-/// Parents with at most this many rows are checked by their keys as text (looked up during the
-/// child's scan, else an anti-join) rather than by hashes.
+/// Parents with at most this many rows whose kept hashes are not at hand (a child's lookup
+/// in them gave up) are checked by an anti-join on their keys as text rather than by hashes.
 /// Measured: against 1 M persons the anti-join of 79 M claims takes 0.7 s (hashing and sorting
 /// them ~2.5 s); against 7.9 M claims (100k persons) the anti-join of the diagnoses cost 1.5 s
 /// more than the hashes. National persons (~10 M) therefore go by hashes (not measured).
@@ -57,14 +59,14 @@ pub const JOIN_PARENT_MAX_ROWS: u64 = 2_000_000;
 
 /// The most bytes of hashes one pass holds per column (8 bytes a row): 268 M rows, so a
 /// 3 M-person extract (236 M claims) takes one pass and a national year of claims (~1 B rows)
-/// four. At most four such arrays are held at a time: a parent's kept hashes, a child's two
-/// tapped columns (`person_id`, and `claim_id` when the claims' hashes were not kept: their
-/// distinct values, far fewer where a claim's or a person's rows come together) and a second
-/// parent's hashes.
+/// four. At most three such arrays are held at a time: the kept hashes of two parents (the
+/// persons' and the claims', looked up by the diagnoses and the prescriptions) and the
+/// table's own key hashes, tapped during its row-rule scan.
 pub const PASS_BYTES: u64 = 2 << 30;
 
-/// The most distinct orphan keys a child's row-rule scan collects (see [`ParentKeys`]); more
-/// (a persons file that does not belong to the extract, say) are counted by the anti-join.
+/// The most missing hashes a child's row-rule scan collects (see [`Taps::probe_hashes`]); more
+/// (a persons file that does not belong to the extract, say) are counted by a scan of their
+/// own.
 pub const PROBE_MAX_MISSING: usize = 100_000;
 
 /// Where the key checks switch strategy; the defaults are [`JOIN_PARENT_MAX_ROWS`] and
@@ -73,8 +75,9 @@ pub const PROBE_MAX_MISSING: usize = 100_000;
 pub struct KeyLimits {
     pub join_parent_max_rows: u64,
     pub pass_bytes: u64,
-    /// The most distinct missing keys a probe ([`ParentKeys`]) remembers; past it the check
-    /// falls back to the anti-join.
+    /// The most missing hashes a lookup during a child's row-rule scan
+    /// ([`Taps::probe_hashes`]) remembers; past it the check falls back to a scan of its own
+    /// (the anti-join, for a parent of at most `join_parent_max_rows` rows).
     pub probe_max_missing: usize,
 }
 
@@ -251,12 +254,10 @@ struct Tapped {
 /// Where a tap pushes the hashes of one key column.
 type Sink = Arc<Mutex<Tapped>>;
 
-/// One key column asked for: its name, its text, whether only its distinct values matter
-/// (a run of equal keys then gives one hash) and where its hashes go.
+/// One key column asked for: its name, its text and where its hashes go.
 struct HashTap {
     name: String,
     expr: Expr,
-    runs_folded: bool,
     sink: Sink,
 }
 
@@ -264,7 +265,6 @@ struct HashTap {
 #[derive(Default)]
 pub struct Taps {
     columns: Vec<HashTap>,
-    probes: Vec<ProbeTap>,
     hash_probes: Vec<HashProbeTap>,
     rows: Option<RowsTap>,
 }
@@ -334,64 +334,6 @@ pub struct TappedColumn {
     pub rows: u64,
 }
 
-/// A column looked up in a parent's keys during a row-rule scan, and what the lookup saw.
-struct ProbeTap {
-    column: String,
-    keys: Arc<ParentKeys>,
-    /// The most distinct missing keys kept.
-    max_missing: usize,
-    seen: Arc<Mutex<Probe>>,
-}
-
-/// The kept keys of a small parent (at most [`KeyLimits::join_parent_max_rows`] rows), as
-/// text: a child's column is looked up in them row by row during the child's row-rule scan,
-/// so the orphan check costs no second scan of the child (an anti-join of the 79 M claims of
-/// a 1 M-person extract against its persons: ~0.8 s). Exact: the keys themselves, not hashes.
-pub struct ParentKeys {
-    pub table: &'static str,
-    keys: std::collections::HashSet<Box<str>, foldhash::quality::FixedState>,
-}
-
-impl ParentKeys {
-    /// The keys of the rows of `parent` kept so far (it must be settled: its row rules and
-    /// duplicates applied).
-    pub fn of(parent: &LoadedTable) -> Result<ParentKeys, ExtractError> {
-        let pk = parent.spec.key[0];
-        let df = parent
-            .lazy()
-            .select([col(pk)])
-            .collect_with_engine(Engine::Streaming)
-            .map_err(|e| ExtractError::read(&parent.source, e))?
-            .unwrap_single();
-        let ca = df
-            .column(pk)
-            .and_then(|c| c.str().cloned())
-            .map_err(|e| ExtractError::read(&parent.source, e))?;
-        let mut keys = std::collections::HashSet::with_capacity_and_hasher(ca.len(), hasher());
-        keys.extend(ca.iter().flatten().map(Box::from));
-        Ok(ParentKeys {
-            table: parent.spec.name,
-            keys,
-        })
-    }
-}
-
-/// What a probe saw: the rows it looked up and the keys not found, with their rows.
-#[derive(Default)]
-struct Probe {
-    rows: u64,
-    missing: std::collections::HashMap<String, u64>,
-    /// More distinct keys were missing than the probe keeps.
-    overflow: bool,
-}
-
-/// A probe's result: the orphan keys and their rows among the rows kept by the row rules.
-pub struct ProbeResult {
-    pub rows: u64,
-    /// `None` when too many keys were missing to keep.
-    pub missing: Option<Vec<(String, u64)>>,
-}
-
 impl Taps {
     /// Asks for the hashes of `expr` (a text key), one per row kept, known afterwards as
     /// `name`, reserving room for `rows` of them: a table's own key, whose repeats are looked
@@ -401,33 +343,7 @@ impl Taps {
         self.columns.push(HashTap {
             name: name.to_string(),
             expr,
-            runs_folded: false,
             sink: Arc::new(Mutex::new(Tapped { hashes, rows: 0 })),
-        });
-    }
-
-    /// Asks for the hashes of `column` (text) where only its distinct values matter (a key
-    /// checked against a parent's): a run of rows with the same key gives one hash. The rows
-    /// of one claim or one person come together in most extracts, so this holds far fewer
-    /// hashes than rows (1 M persons: the prescriptions' 78.8 M claim ids are 33 M claims).
-    pub fn want_distinct(&mut self, column: &str) {
-        self.columns.push(HashTap {
-            name: column.to_string(),
-            expr: col(column),
-            runs_folded: true,
-            sink: Arc::new(Mutex::new(Tapped::default())),
-        });
-    }
-
-    /// Asks for `column` (text) to be looked up in `parent`'s kept keys on every row kept,
-    /// known afterwards by [`Taps::take_probe`]; at most `max_missing` distinct missing keys
-    /// are kept.
-    pub fn probe(&mut self, column: &str, parent: Arc<ParentKeys>, max_missing: usize) {
-        self.probes.push(ProbeTap {
-            column: column.to_string(),
-            keys: parent,
-            max_missing,
-            seen: Arc::new(Mutex::new(Probe::default())),
         });
     }
 
@@ -480,10 +396,7 @@ impl Taps {
     }
 
     pub fn is_empty(&self) -> bool {
-        self.columns.is_empty()
-            && self.probes.is_empty()
-            && self.hash_probes.is_empty()
-            && self.rows.is_none()
+        self.columns.is_empty() && self.hash_probes.is_empty() && self.rows.is_none()
     }
 
     /// `lf` with what the taps read besides the table's columns: a [`Taps::keep_rows`] tap's
@@ -497,31 +410,12 @@ impl Taps {
         }
     }
 
-    /// The result of the probe of `column` (if one was asked for).
-    pub fn take_probe(&self, column: &str) -> Option<ProbeResult> {
-        let tap = self.probes.iter().find(|p| p.column == column)?;
-        let p = std::mem::take(&mut *tap.seen.lock().unwrap_or_else(|p| p.into_inner()));
-        Some(ProbeResult {
-            rows: p.rows,
-            missing: (!p.overflow).then(|| {
-                let mut v: Vec<(String, u64)> = p.missing.into_iter().collect();
-                v.sort_unstable();
-                v
-            }),
-        })
-    }
-
     /// `bad` unchanged, having pushed, as a side effect of its evaluation, the hash of each key
-    /// asked for on every row where `bad` is false (null keys are skipped), and looked up each
-    /// probed column of those rows in its parent's keys.
+    /// asked for on every row where `bad` is false (null keys are skipped), and looked up the
+    /// hash of each probed column of those rows in its parent's kept key hashes.
     pub fn tap(&self, bad: Expr) -> Expr {
-        let sinks: Vec<(bool, Sink)> = self
-            .columns
-            .iter()
-            .map(|c| (c.runs_folded, c.sink.clone()))
-            .collect();
+        let sinks: Vec<Sink> = self.columns.iter().map(|c| c.sink.clone()).collect();
         let mut args: Vec<Expr> = self.columns.iter().map(|c| c.expr.clone()).collect();
-        args.extend(self.probes.iter().map(|p| col(p.column.as_str())));
         args.extend(self.hash_probes.iter().map(|p| col(p.column.as_str())));
         // The rows tap's `keep` comes as the column [`Taps::prepare`] computes.
         let rows_tap = self.rows.as_ref().map(|r| {
@@ -529,11 +423,6 @@ impl Taps {
             args.extend(r.columns.iter().map(|c| col(c.as_str())));
             (r.columns.clone(), r.max_rows, r.sink.clone())
         });
-        let probes: Vec<(Arc<ParentKeys>, usize, Arc<Mutex<Probe>>)> = self
-            .probes
-            .iter()
-            .map(|p| (p.keys.clone(), p.max_missing, p.seen.clone()))
-            .collect();
         let hash_probes: Vec<(Arc<HashIndex>, usize, Arc<Mutex<HashProbe>>)> = self
             .hash_probes
             .iter()
@@ -544,47 +433,9 @@ impl Taps {
                 let st = hasher();
                 let flags = cols[0].as_materialized_series().bool()?.clone();
                 let (hashed, rest) = cols[1..].split_at(sinks.len());
-                let (probed, rest) = rest.split_at(probes.len());
                 let (hash_probed, kept) = rest.split_at(hash_probes.len());
                 if let Some((names, max_rows, sink)) = &rows_tap {
                     keep_rows(&flags, kept, names, *max_rows, sink)?;
-                }
-                for (c, (keys, max_missing, probe)) in probed.iter().zip(&probes) {
-                    let text = c.as_materialized_series().str()?.clone();
-                    // A key equal to the row before's is not looked up again.
-                    let mut rows = 0u64;
-                    let mut found = false;
-                    let mut missing: Vec<&str> = Vec::new();
-                    for_kept(&flags, &text, |v, new| {
-                        rows += 1;
-                        if new {
-                            found = keys.keys.contains(v);
-                        }
-                        if !found {
-                            missing.push(v);
-                        }
-                    })?;
-                    let mut p = probe.lock().map_err(|_| {
-                        PolarsError::ComputeError("a key probe was poisoned".into())
-                    })?;
-                    let p = &mut *p;
-                    p.rows += rows;
-                    if !p.overflow {
-                        for v in missing {
-                            let room = p.missing.len() < *max_missing;
-                            match p.missing.get_mut(v) {
-                                Some(n) => *n += 1,
-                                None if room => {
-                                    p.missing.insert(v.to_string(), 1);
-                                }
-                                None => {
-                                    p.overflow = true;
-                                    p.missing.clear();
-                                    break;
-                                }
-                            }
-                        }
-                    }
                 }
                 for (c, (index, max_missing, probe)) in hash_probed.iter().zip(&hash_probes) {
                     let text = c.as_materialized_series().str()?.clone();
@@ -597,8 +448,10 @@ impl Taps {
                             hashes.push(st.hash_one(v));
                         }
                     })?;
-                    // Sorted, the lookups walk the parent's hashes in one direction.
-                    hashes.sort_unstable();
+                    // Sorted, the lookups walk a large parent's hashes in one direction.
+                    if index.wants_sorted_lookups() {
+                        hashes.sort_unstable();
+                    }
                     let missing = index.missing(&hashes);
                     let mut p = probe.lock().map_err(|_| {
                         PolarsError::ComputeError("a key hash probe was poisoned".into())
@@ -614,22 +467,11 @@ impl Taps {
                         }
                     }
                 }
-                for (c, (runs_folded, sink)) in hashed.iter().zip(&sinks) {
+                for (c, sink) in hashed.iter().zip(&sinks) {
                     let text = c.as_materialized_series().str()?.clone();
-                    let mut local = Vec::new();
-                    let mut rows = 0u64;
-                    if *runs_folded {
-                        for_kept(&flags, &text, |v, new| {
-                            rows += 1;
-                            if new {
-                                local.push(st.hash_one(v));
-                            }
-                        })?;
-                    } else {
-                        local.reserve(text.len());
-                        for_kept(&flags, &text, |v, _| local.push(st.hash_one(v)))?;
-                        rows = local.len() as u64;
-                    }
+                    let mut local = Vec::with_capacity(text.len());
+                    for_kept(&flags, &text, |v, _| local.push(st.hash_one(v)))?;
+                    let rows = local.len() as u64;
                     let mut sink = sink.lock().map_err(|_| {
                         PolarsError::ComputeError("a key hash sink was poisoned".into())
                     })?;
@@ -643,8 +485,7 @@ impl Taps {
         )
     }
 
-    /// The hashes taken, each sorted (a column asked for by [`Taps::want_distinct`] without
-    /// its repeats), with the rows they stand for.
+    /// The hashes taken, each sorted, with the rows they stand for.
     pub fn take_sorted(&mut self) -> Vec<TappedColumn> {
         std::mem::take(&mut self.columns)
             .into_iter()
@@ -652,10 +493,6 @@ impl Taps {
                 let t = std::mem::take(&mut *c.sink.lock().unwrap_or_else(|p| p.into_inner()));
                 let mut v = t.hashes;
                 v.par_sort_unstable();
-                if c.runs_folded {
-                    v.dedup();
-                    v.shrink_to_fit();
-                }
                 TappedColumn {
                     name: c.name,
                     sorted: v,
@@ -915,6 +752,14 @@ impl HashIndex {
         out
     }
 
+    /// Whether lookups should come sorted ([`HashIndex::missing`]): the hashes are past what
+    /// the CPU's caches hold (32 MB, 4 M keys). The persons' of a 1 M-person extract (8 MB)
+    /// are not: sorting each chunk's person ids there saved nothing (4 alternated pairs:
+    /// validation 15.4 s median sorted, 15.0 s not).
+    pub fn wants_sorted_lookups(&self) -> bool {
+        self.sorted.len() > 1 << 22
+    }
+
     /// The hashes, sorted.
     pub fn sorted(&self) -> &[u64] {
         &self.sorted
@@ -1022,43 +867,16 @@ pub fn duplicates(
     Ok(done(Some(finding), parent))
 }
 
-/// Key hashes already at hand for an orphan check.
-#[derive(Default, Clone, Copy)]
-pub struct KnownHashes<'a> {
-    /// The parent's sorted key hashes, kept from its duplicate check.
-    pub parent: Option<&'a ParentHashes>,
-    /// The child column's sorted hashes, tapped during its row-rule scan (a hash per run of
-    /// equal keys, repeats removed; they may include rows set aside since: a hash missing from
-    /// the parent is confirmed on the rows kept).
-    pub child: Option<&'a [u64]>,
-}
-
-/// The orphan rule of `column` from a probe of its row-rule scan: the missing keys and their
-/// rows (sorted by key).
-pub fn probed_orphans(
-    t: &LoadedTable,
-    column: &str,
-    parent: &LoadedTable,
-    missing: Vec<(String, u64)>,
-) -> Result<Option<Finding>, ExtractError> {
-    let (keys, rows): (Vec<String>, Vec<u64>) = missing.into_iter().unzip();
-    let df = DataFrame::new_infer_height(vec![
-        Column::new("__key".into(), keys),
-        Column::new("__n".into(), rows),
-    ])
-    .map_err(|e| ExtractError::read(&t.source, e))?;
-    orphan_finding(t, column, parent, df)
-}
-
 /// The rows of `t` (those kept so far) whose `column` is not the key of a kept row of
-/// `parent`.
+/// `parent`, by a scan of their own (when no lookup during the row-rule scan stood);
+/// `known` is the parent's kept key hashes, if at hand.
 pub fn orphans(
     t: &LoadedTable,
     column: &str,
     parent: &LoadedTable,
     parent_rows: u64,
     rows: u64,
-    known: KnownHashes,
+    known: Option<&ParentHashes>,
     limits: KeyLimits,
 ) -> Result<Option<Finding>, ExtractError> {
     let err = |e| ExtractError::read(&t.source, e);
@@ -1080,7 +898,7 @@ pub fn orphans(
             .unwrap_single()
     } else {
         let mut missing = Vec::new();
-        let cached = known.parent.filter(|h| h.table == parent.spec.name);
+        let cached = known.filter(|h| h.table == parent.spec.name);
         for pass in Pass::all(parent_rows.max(rows), limits.pass_bytes) {
             let computed;
             let p: &[u64] = match cached {
@@ -1090,15 +908,8 @@ pub fn orphans(
                     &computed
                 }
             };
-            let scanned;
-            let c: &[u64] = match known.child {
-                Some(h) if pass.bits == 0 => h,
-                _ => {
-                    scanned = sorted_hashes(t.lazy(), col(column), pass).map_err(err)?;
-                    &scanned
-                }
-            };
-            missing.extend(absent_from(c, p));
+            let c = sorted_hashes(t.lazy(), col(column), pass).map_err(err)?;
+            missing.extend(absent_from(&c, p));
         }
         return hashed_orphans(t, column, parent, missing);
     };

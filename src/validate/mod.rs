@@ -545,8 +545,9 @@ pub fn validate_keeping(
 ) -> Result<Vec<SetAside>, ExtractError> {
     let names: Vec<&'static str> = ex.tables().map(|t| t.spec.name).collect();
     let mut kept_rows: Vec<(&'static str, u64)> = Vec::new();
-    let mut parent_hashes: Option<keys::ParentHashes> = None;
-    let mut parent_keys: Vec<std::sync::Arc<keys::ParentKeys>> = Vec::new();
+    // The kept key hashes of each parent validated so far that a table still to come refers
+    // to (the persons, the claims).
+    let mut parent_hashes: Vec<keys::ParentHashes> = Vec::new();
     let mut out = Vec::new();
     for name in names {
         let t = ex.table(name).clone();
@@ -562,18 +563,11 @@ pub fn validate_keeping(
             taps.want("__key", keys::key_text(t.spec.key), rows);
         }
         for &(column, parent) in t.spec.refs {
-            let parent_rows = rows_of(&kept_rows, parent);
-            if parent_rows > limits.join_parent_max_rows
-                && keys::fits_one_pass(parent_rows.max(rows), limits)
-            {
-                // Looked up in the parent's kept hashes when they are at hand (the claims'
-                // for the diagnoses and prescriptions), else tapped to be merged with them.
-                match parent_hashes.as_ref().filter(|h| h.table == parent) {
-                    Some(h) => taps.probe_hashes(column, h.index.clone(), limits.probe_max_missing),
-                    None => taps.want_distinct(column),
-                }
-            } else if let Some(k) = parent_keys.iter().find(|k| k.table == parent) {
-                taps.probe(column, k.clone(), limits.probe_max_missing);
+            // Looked up in the parent's kept hashes when they are at hand (the persons' for
+            // every table, the claims' for the diagnoses and prescriptions: they are whenever
+            // they fit one pass), else checked by a scan of its own afterwards.
+            if let Some(h) = parent_hashes.iter().find(|h| h.table == parent) {
+                taps.probe_hashes(column, h.index.clone(), limits.probe_max_missing);
             }
         }
         let wanted_here = wanted.iter().find(|w| w.table == name);
@@ -618,15 +612,6 @@ pub fn validate_keeping(
         for &(column, parent) in t.spec.refs {
             let parent_rows = rows_of(&kept_rows, parent);
             let t = ex.table(name).clone();
-            // Hashes tapped before an earlier key rule set rows aside still serve: a hash
-            // missing from the parent is confirmed on the rows kept.
-            let child = tapped_of(column);
-            // A probe counted the rows the row rules kept: it stands for this rule unless an
-            // earlier key rule has set some of them aside.
-            let probed = taps
-                .take_probe(column)
-                .filter(|p| p.rows == rows_kept && !orphans_set_aside)
-                .and_then(|p| p.missing);
             // A hash probe looked the values of the rows the row rules kept up in the
             // parent's kept hashes: like tapped hashes, it still serves after an earlier key
             // rule set rows aside, as a missing hash is confirmed on the rows kept.
@@ -634,21 +619,15 @@ pub fn validate_keeping(
                 .take_hash_probe(column)
                 .filter(|p| p.rows == rows_kept)
                 .and_then(|p| p.missing);
-            let found = match (probed, hash_probed) {
-                (Some(missing), _) => keys::probed_orphans(&t, column, ex.table(parent), missing)?,
-                (None, Some(missing)) => {
-                    keys::hashed_orphans(&t, column, ex.table(parent), missing)?
-                }
-                (None, None) => keys::orphans(
+            let found = match hash_probed {
+                Some(missing) => keys::hashed_orphans(&t, column, ex.table(parent), missing)?,
+                None => keys::orphans(
                     &t,
                     column,
                     ex.table(parent),
                     parent_rows,
                     kept,
-                    keys::KnownHashes {
-                        parent: parent_hashes.as_ref(),
-                        child: child.as_deref(),
-                    },
+                    parent_hashes.iter().find(|h| h.table == parent),
                     limits,
                 )?,
             };
@@ -669,7 +648,7 @@ pub fn validate_keeping(
         };
         let referred = |table: &str| later().any(|c| c.refs.iter().any(|(_, p)| *p == table));
         let t = ex.table(name).clone();
-        let keep_hashes = referred(name) && kept > limits.join_parent_max_rows;
+        let keep_hashes = referred(name);
         let keys::Duplicates {
             finding: dup,
             parent: hashes,
@@ -684,9 +663,7 @@ pub fn validate_keeping(
             // kept, which its children are checked against.
             tapped_of("__key").filter(|_| !(keep_hashes && orphans_set_aside)),
         )?;
-        if hashes.is_some() {
-            parent_hashes = hashes;
-        }
+        parent_hashes.extend(hashes);
         if hashes_distinct {
             ex.set_key_hashes_distinct(name);
         }
@@ -697,17 +674,8 @@ pub fn validate_keeping(
             reasons.push((f, when));
         }
         kept_rows.push((name, kept));
-        // Free the parents' keys once no table still to come refers to them; keep this one's
-        // as text when it is small and one does.
-        if let Some(h) = &parent_hashes
-            && !referred(h.table)
-        {
-            parent_hashes = None;
-        }
-        parent_keys.retain(|k| referred(k.table));
-        if referred(name) && kept <= limits.join_parent_max_rows {
-            parent_keys.push(std::sync::Arc::new(keys::ParentKeys::of(ex.table(name))?));
-        }
+        // Free the parents' hashes once no table still to come refers to them.
+        parent_hashes.retain(|h| referred(h.table));
         if reasons.is_empty() {
             if let Some(w) = wanted_here
                 && let Some(keys::TappedRows {
