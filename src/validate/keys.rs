@@ -243,16 +243,8 @@ fn for_kept<'a>(
     Ok(())
 }
 
-/// The hashes a tap took of one key column, and the rows they stand for.
-#[derive(Default)]
-struct Tapped {
-    hashes: Vec<u64>,
-    /// The rows kept whose key was not null (more than `hashes` where runs were folded).
-    rows: u64,
-}
-
-/// Where a tap pushes the hashes of one key column.
-type Sink = Arc<Mutex<Tapped>>;
+/// Where a tap pushes the hashes of one key column, one per row kept whose key is not null.
+type Sink = Arc<Mutex<Vec<u64>>>;
 
 /// One key column asked for: its name, its text and where its hashes go.
 struct HashTap {
@@ -327,11 +319,10 @@ pub struct TappedRows {
     pub seen: u64,
 }
 
-/// A tapped key column's sorted hashes and the rows they stand for.
+/// A tapped key column's sorted hashes, one per row kept whose key is not null.
 pub struct TappedColumn {
     pub name: String,
     pub sorted: Vec<u64>,
-    pub rows: u64,
 }
 
 impl Taps {
@@ -343,7 +334,7 @@ impl Taps {
         self.columns.push(HashTap {
             name: name.to_string(),
             expr,
-            sink: Arc::new(Mutex::new(Tapped { hashes, rows: 0 })),
+            sink: Arc::new(Mutex::new(hashes)),
         });
     }
 
@@ -471,12 +462,11 @@ impl Taps {
                     let text = c.as_materialized_series().str()?.clone();
                     let mut local = Vec::with_capacity(text.len());
                     for_kept(&flags, &text, |v, _| local.push(st.hash_one(v)))?;
-                    let rows = local.len() as u64;
-                    let mut sink = sink.lock().map_err(|_| {
-                        PolarsError::ComputeError("a key hash sink was poisoned".into())
-                    })?;
-                    sink.hashes.extend_from_slice(&local);
-                    sink.rows += rows;
+                    sink.lock()
+                        .map_err(|_| {
+                            PolarsError::ComputeError("a key hash sink was poisoned".into())
+                        })?
+                        .extend_from_slice(&local);
                 }
                 Ok(std::mem::take(&mut cols[0]))
             },
@@ -490,13 +480,11 @@ impl Taps {
         std::mem::take(&mut self.columns)
             .into_iter()
             .map(|c| {
-                let t = std::mem::take(&mut *c.sink.lock().unwrap_or_else(|p| p.into_inner()));
-                let mut v = t.hashes;
+                let mut v = std::mem::take(&mut *c.sink.lock().unwrap_or_else(|p| p.into_inner()));
                 v.par_sort_unstable();
                 TappedColumn {
                     name: c.name,
                     sorted: v,
-                    rows: t.rows,
                 }
             })
             .collect()

@@ -590,7 +590,7 @@ pub fn validate_keeping(
                 .iter()
                 .position(|c| c.name == name)
                 .map(|i| tapped.swap_remove(i))
-                .filter(|c| c.rows == rows_kept)
+                .filter(|c| c.sorted.len() as u64 == rows_kept)
                 .map(|c| c.sorted)
         };
         // (rule, reason predicate on the rows as read)
