@@ -613,8 +613,8 @@ pub fn validate_keeping(
             let parent_rows = rows_of(&kept_rows, parent);
             let t = ex.table(name).clone();
             // A hash probe looked the values of the rows the row rules kept up in the
-            // parent's kept hashes: like tapped hashes, it still serves after an earlier key
-            // rule set rows aside, as a missing hash is confirmed on the rows kept.
+            // parent's kept hashes: it still serves after an earlier key rule set rows aside,
+            // as a missing hash is confirmed on the rows kept.
             let hash_probed = taps
                 .take_hash_probe(column)
                 .filter(|p| p.rows == rows_kept)
