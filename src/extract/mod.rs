@@ -123,17 +123,39 @@ pub struct LoadedTable {
     /// The rows the features may count, kept in memory by validation's pass (see
     /// [`KeptRows`]); dropped if any row is set aside afterwards.
     kept_rows: Option<std::sync::Arc<KeptRows>>,
+    /// The distinct counts validation's pass took for the features (see [`KeptDistinct`]);
+    /// dropped if any row is set aside afterwards.
+    kept_distinct: Vec<std::sync::Arc<KeptDistinct>>,
 }
 
 /// What a screening asks validation to keep of a table while its pass reads it: the rows
 /// that pass any of `covers` (the features' cheap predicates on the table, see
 /// `plan::rows_wanted`), with `columns`. The features then read those rows from memory
 /// instead of scanning the table again.
+/// A table without `covers` keeps no row; `distinct` asks for distinct counts instead.
 #[derive(Clone)]
 pub struct RowsWanted {
     pub table: &'static str,
     pub covers: Vec<Expr>,
     pub columns: Vec<String>,
+    pub distinct: Vec<DistinctWanted>,
+}
+
+/// A distinct count per person that a screening asks validation to take while its pass reads
+/// a table (a `count_distinct` feature, see `plan::rows_wanted`): the distinct non-null
+/// values of `value` over the rows where `keep` holds (null meaning false).
+#[derive(Clone, PartialEq)]
+pub struct DistinctWanted {
+    pub keep: Expr,
+    pub value: Expr,
+}
+
+/// A [`DistinctWanted`] as validation took it: `counts` has one row per person hash with a
+/// value (columns [`crate::validate::distinct::PERSON_HASH`] and
+/// [`crate::validate::distinct::COUNT`]).
+pub struct KeptDistinct {
+    pub wanted: DistinctWanted,
+    pub counts: DataFrame,
 }
 
 /// The rows of a table kept by validation for the features ([`RowsWanted`]): every row
@@ -155,12 +177,22 @@ impl LoadedTable {
             key_hashes_distinct: false,
             plain_parts: false,
             kept_rows: None,
+            kept_distinct: Vec::new(),
         }
     }
 
     /// The rows validation kept in memory for the features, if it did (see [`KeptRows`]).
     pub fn kept_rows(&self) -> Option<&KeptRows> {
         self.kept_rows.as_deref()
+    }
+
+    /// The distinct counts per person hash validation took as `wanted`, if it did (see
+    /// [`KeptDistinct`]).
+    pub fn kept_distinct(&self, wanted: &DistinctWanted) -> Option<&DataFrame> {
+        self.kept_distinct
+            .iter()
+            .find(|k| &k.wanted == wanted)
+            .map(|k| &k.counts)
     }
 
     /// How many Parquet parts the table has, when each can be read alone (see
@@ -331,6 +363,7 @@ impl Extract {
         if let Some(t) = self.tables.iter_mut().find(|t| t.spec.name == table) {
             let bad = bad.fill_null(lit(false));
             t.kept_rows = None;
+            t.kept_distinct.clear();
             t.set_aside = Some(match t.set_aside.take() {
                 Some(before) => before.or(bad),
                 None => bad,
@@ -351,6 +384,14 @@ impl Extract {
     pub fn keep_rows(&mut self, table: &str, rows: KeptRows) {
         if let Some(t) = self.tables.iter_mut().find(|t| t.spec.name == table) {
             t.kept_rows = Some(std::sync::Arc::new(rows));
+        }
+    }
+
+    /// Keeps distinct counts of `table` for the features (validation does, for a table it
+    /// set no row of aside).
+    pub fn keep_distinct(&mut self, table: &str, kept: KeptDistinct) {
+        if let Some(t) = self.tables.iter_mut().find(|t| t.spec.name == table) {
+            t.kept_distinct.push(std::sync::Arc::new(kept));
         }
     }
 

@@ -89,6 +89,12 @@ impl Build {
         self
     }
 
+    /// A prescriptions row written as it stands in the CSV.
+    pub fn rx_raw(&mut self, row: &str) -> &mut Self {
+        self.rx.push(row.to_string());
+        self
+    }
+
     /// An ltc_assessments row written as it stands in the CSV.
     pub fn ltc_raw(&mut self, row: &str) -> &mut Self {
         self.ltc.push(row.to_string());
