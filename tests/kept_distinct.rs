@@ -10,8 +10,6 @@ mod common;
 
 use std::path::Path;
 
-use balgul::extract::Extract;
-use balgul::validate::{self, KeyLimits};
 use common::build::*;
 use polars::prelude::*;
 
@@ -43,14 +41,7 @@ fn extract() -> Build {
 /// the features want taken in the pass (`keep`) or not, sorted by person; and whether the
 /// prescriptions' count was taken.
 fn frame(dir: &Path, keep: bool) -> (DataFrame, bool) {
-    let rs = balgul::rules::load(&default_rules(), r()).unwrap();
-    let mut ex = Extract::open(dir).unwrap();
-    let wanted = if keep {
-        balgul::plan::rows_wanted(&rs)
-    } else {
-        Vec::new()
-    };
-    validate::validate_keeping(&mut ex, r(), KeyLimits::default(), &wanted).unwrap();
+    let (ex, rs, df) = validated_person_frame(dir, keep);
     let ingredients = rs
         .features
         .iter()
@@ -58,11 +49,6 @@ fn frame(dir: &Path, keep: bool) -> (DataFrame, bool) {
         .unwrap();
     let want = balgul::plan::distinct_wanted(ingredients, r()).unwrap();
     let taken = ex.table("prescriptions").kept_distinct(&want).is_some();
-    let df = balgul::plan::person_frame_with(&ex, &rs, Some(balgul::plan::JOIN_ROWS_PER_PASS))
-        .unwrap()
-        .sort(["person_id"], SortMultipleOptions::default())
-        .collect()
-        .unwrap();
     (df, taken)
 }
 

@@ -8,8 +8,6 @@ mod common;
 
 use std::path::Path;
 
-use balgul::extract::Extract;
-use balgul::validate::{self, KeyLimits};
 use common::build::*;
 use polars::prelude::*;
 
@@ -41,20 +39,8 @@ fn extract() -> Build {
 /// The person frame of a run over the extract in `dir`, validated keeping the rows the
 /// features want (`keep`) or not, sorted by person; and the rows kept of the claims.
 fn frame(dir: &Path, keep: bool) -> (DataFrame, Option<usize>) {
-    let rs = balgul::rules::load(&default_rules(), r()).unwrap();
-    let mut ex = Extract::open(dir).unwrap();
-    let wanted = if keep {
-        balgul::plan::rows_wanted(&rs)
-    } else {
-        Vec::new()
-    };
-    validate::validate_keeping(&mut ex, r(), KeyLimits::default(), &wanted).unwrap();
+    let (ex, _, df) = validated_person_frame(dir, keep);
     let kept = ex.table("claims").kept_rows().map(|k| k.rows.height());
-    let df = balgul::plan::person_frame_with(&ex, &rs, Some(balgul::plan::JOIN_ROWS_PER_PASS))
-        .unwrap()
-        .sort(["person_id"], SortMultipleOptions::default())
-        .collect()
-        .unwrap();
     (df, kept)
 }
 

@@ -26,6 +26,32 @@ pub fn default_rules() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("rules/default.toml")
 }
 
+/// The extract in `dir` validated as a run validates it, keeping in memory what the default
+/// rules' features want (`plan::rows_wanted`) when `keep`, and the default rules' person frame
+/// over it, sorted by person.
+pub fn validated_person_frame(dir: &Path, keep: bool) -> (Extract, balgul::ir::RuleSet, DataFrame) {
+    let rs = balgul::rules::load(&default_rules(), r()).unwrap();
+    let mut ex = Extract::open(dir).unwrap();
+    let wanted = if keep {
+        balgul::plan::rows_wanted(&rs)
+    } else {
+        Vec::new()
+    };
+    balgul::validate::validate_keeping(
+        &mut ex,
+        r(),
+        balgul::validate::KeyLimits::default(),
+        &wanted,
+    )
+    .unwrap();
+    let df = balgul::plan::person_frame_with(&ex, &rs, Some(balgul::plan::JOIN_ROWS_PER_PASS))
+        .unwrap()
+        .sort(["person_id"], SortMultipleOptions::default())
+        .collect()
+        .unwrap();
+    (ex, rs, df)
+}
+
 #[derive(Default)]
 pub struct Build {
     persons: Vec<String>,
