@@ -3,15 +3,20 @@
 //! scan the table again for it.
 //!
 //! Each chunk of the pass gives, for its rows kept by the rules where the feature's filter
-//! holds, the pairs (hash of the `person_id`, the value or its hash), distinct within the
-//! chunk; the pairs of all chunks, sorted and made distinct, are counted per person hash. The
-//! person hashes are those validation keeps for the persons' key: a join on them is a join on
-//! `person_id` when the persons' kept hashes are distinct (the features check that they are).
+//! holds, the pairs (hash of the `person_id`, the value or its hash), distinct within each run
+//! of one person's rows; the pairs of all chunks (made distinct again whenever they double),
+//! sorted and made distinct, are counted per person hash. The person hashes are those
+//! validation keeps for the persons' key: a join on them is a join on `person_id` when the
+//! persons' kept hashes are distinct (the features check that they are).
+//!
+//! Measured with the tap (1 M persons, 2 alternated pairs): run 26.5/29.5 s → 25.0/24.9 s,
+//! features 9.5/11.1 s → 8.1/7.7 s, validation unchanged within noise (see
+//! `docs/performance.md`).
 //!
 //! Exact, not probabilistic: an integer or date value is its own 64-bit pattern; a text value
 //! is hashed, and every hash is remembered with its text — two texts with one hash make the tap
-//! give up (as does a column of another type, or more distinct texts than
-//! [`MAX_TEXTS`]), and the feature then scans the table as before.
+//! give up (as does a null person, a column of another type, more distinct texts than
+//! [`MAX_TEXTS`] or more pairs than its limit), and the feature then scans the table as before.
 //!
 //! Measured at 1 M persons (78.8 M prescriptions, 15.2 M in the 90-day window of policy-v1's
 //! ingredient count, 2.83 M distinct (person, ingredient) pairs): the feature's own pipeline
