@@ -22,10 +22,11 @@
 //!   parent's are at hand, rather than held and sorted beside them (at 3 M persons the
 //!   diagnoses' ~137 M distinct claim hashes: the run's peak 4.04 → 3.15 GB, in the same time).
 //!
-//! Duplicates are therefore exact; an orphan can be missed only if its key's hash equals that of
-//! a parent key (a chance of n / 2^64 per orphan key with n parent keys: 4 × 10^-12 for 79 M
-//! claims; 5 × 10^-14 for 1 M persons). The persons are checked the same way: their kept
-//! hashes, taken in their own row-rule scan, are what every child's `person_id` is looked up
+//! Duplicates are therefore exact; an orphan can be missed only if its key's hash equals that
+//! of a parent key in the bits the parent's [`HashIndex`] keeps (62 of 64 for 79 M claims, 55
+//! for 1 M persons): a chance of 1.5–2.9 × 10^-11 per orphan key, whatever the size of the
+//! parent (until 2026-11-24 the index kept all 64 bits: n / 2^64, 4 × 10^-12 for 79 M claims).
+//! The persons are checked the same way: their kept hashes, taken in their own row-rule scan, are what every child's `person_id` is looked up
 //! in during the child's scan. (Until 2026-11 a parent of at most [`JOIN_PARENT_MAX_ROWS`]
 //! rows was looked up by its keys as text, in a hash set filled by a second scan of the
 //! parent: ~0.6 s for 1 M persons, and each child row cost a string compare in a 50 MB set.)
@@ -713,12 +714,27 @@ pub struct ParentHashes {
 /// child's keys are looked up in it during the child's row-rule pass ([`Taps::probe_hashes`]),
 /// so they need not be held and sorted beside the parent's: at 3 M persons the diagnoses'
 /// ~137 M distinct claim hashes took 1.1 GB there. The table has one entry per
-/// [`HashIndex::PER_BUCKET`] hashes or so: 4 bytes for that many hashes' 128 (16 MB for the
+/// [`HashIndex::PER_BUCKET`] hashes or so: 4 bytes for that many hashes (16 MB for the
 /// 79 M claims, half what `usize` entries took; the lookups took 10–25 % fewer CPU samples in
 /// 2 alternated profiles of a 1 M-person run. 32 hashes a bucket made them slower: longer
 /// searches within a bucket outweighed the smaller table).
+///
+/// A hash is held in 5 bytes, not 8: its bucket (the table's entry) already says its top
+/// `bits` bits, so the index keeps the [`HashIndex::KEPT_BITS`] bits below them
+/// ([`HashIndex::kept`]), packed. It tells `bits + 40` bits of each hash (62 for the 79 M
+/// claims of a 1 M-person extract, 63 at 3 M persons) where 8 bytes told 64: a child's key
+/// whose hash is not a parent's is taken for a parent key with a chance of `n / 2^(bits + 40)`,
+/// 1.5–2.9 × 10^-11 since a bucket holds 16 to 32 hashes on average, rather than `n / 2^64`
+/// (4 × 10^-12 for 79 M claims). The 3 M-person extract's 237 M claim hashes take 1.19 GB
+/// instead of 1.9 GB while the diagnoses and the prescriptions are looked up in them (the
+/// run's peak 3,031 → 2,594 MiB), and the lookups cost the same: 60 M lookups among 79 M
+/// hashes 2.9–3.8 s against 3.3–3.7 s in two alternated runs of a throwaway benchmark
+/// (packing adds ~0.2 s to the 0.5 s of building the index).
 pub struct HashIndex {
-    sorted: Vec<u64>,
+    /// Each hash's kept bits, 40 bits a hash from the lowest bit of the first word up, and one
+    /// word of padding after them (a hash may straddle two words).
+    packed: Vec<u64>,
+    len: usize,
     /// `starts[b]` is where the hashes whose top `bits` bits equal `b` start; one entry more
     /// holds the length.
     starts: Vec<u32>,
@@ -743,8 +759,14 @@ impl HashIndex {
     /// Hashes per entry of the table, on average.
     pub const PER_BUCKET: usize = 16;
 
-    /// The index of `sorted` (sorted ascending); `None` past `u32::MAX` hashes (16 times
-    /// [`PASS_BYTES`]' worth).
+    /// The bytes a hash takes in the index.
+    const KEPT_BYTES: usize = 5;
+
+    /// The bits of a hash the index keeps below its bucket's.
+    pub const KEPT_BITS: u32 = 8 * Self::KEPT_BYTES as u32;
+
+    /// The index of `sorted` (sorted ascending), packed into the vector's own memory; `None`
+    /// past `u32::MAX` hashes (16 times [`PASS_BYTES`]' worth).
     pub fn new(sorted: Vec<u64>) -> Option<HashIndex> {
         u32::try_from(sorted.len()).ok()?;
         let buckets = (sorted.len() / Self::PER_BUCKET).max(1);
@@ -767,11 +789,42 @@ impl HashIndex {
                     *slot = i as u32;
                 }
             });
+        let len = sorted.len();
         Some(HashIndex {
-            sorted,
+            packed: Self::pack(sorted, bits),
+            len,
             starts,
             bits,
         })
+    }
+
+    /// Packs each hash's kept bits into the front of the vector that held the hashes, then
+    /// gives the rest back. The `i`-th hash's bits are written to bits `40 i..40 i + 40`,
+    /// which lie before the hash itself (bits `64 i..`) once `i` ≥ 1, and a word is written
+    /// only when every hash it holds bits of has been read: each hash is read before it
+    /// can be overwritten.
+    fn pack(mut v: Vec<u64>, bits: u32) -> Vec<u64> {
+        let n = v.len();
+        let mut acc: u128 = 0;
+        let mut filled = 0u32;
+        let mut w = 0;
+        for i in 0..n {
+            acc |= u128::from(Self::kept(v[i], bits)) << filled;
+            filled += Self::KEPT_BITS;
+            if filled >= 64 {
+                v[w] = (acc as u64).to_le();
+                w += 1;
+                acc >>= 64;
+                filled -= 64;
+            }
+        }
+        v.truncate(w);
+        if filled > 0 {
+            v.push((acc as u64).to_le());
+        }
+        v.push(0);
+        v.shrink_to_fit();
+        v
     }
 
     fn bucket(h: u64, bits: u32) -> usize {
@@ -780,6 +833,38 @@ impl HashIndex {
         } else {
             (h >> (64 - bits)) as usize
         }
+    }
+
+    /// The bits of `h` the index keeps: the [`HashIndex::KEPT_BITS`] below its top `bits`
+    /// (which its bucket says). Within a bucket they are in the hashes' order.
+    fn kept(h: u64, bits: u32) -> u64 {
+        (h << bits) >> (64 - Self::KEPT_BITS)
+    }
+
+    /// The packed words as the bytes they are in memory: the kept bits of hash `i` are bytes
+    /// `5 i..5 i + 5`, lowest first ([`HashIndex::pack`] stores each word little-end first
+    /// whatever the machine).
+    fn bytes(&self) -> &[u8] {
+        // SAFETY: the words' memory is initialised and lives as long as `self`; a `u8` has
+        // no alignment and any bit pattern is one.
+        unsafe {
+            std::slice::from_raw_parts(self.packed.as_ptr().cast::<u8>(), self.packed.len() * 8)
+        }
+    }
+
+    /// The kept bits of the `i`-th hash, from [`HashIndex::bytes`]: one 8-byte read (the
+    /// padding word keeps the last one within the words).
+    #[inline(always)]
+    fn at_in(bytes: &[u8], i: usize) -> u64 {
+        let at = Self::KEPT_BYTES * i;
+        let b: [u8; 8] = bytes[at..at + 8].try_into().expect("an 8-byte slice");
+        u64::from_le_bytes(b) & ((1 << Self::KEPT_BITS) - 1)
+    }
+
+    /// The kept bits of the `i`-th hash.
+    #[cfg(test)]
+    fn at(&self, i: usize) -> u64 {
+        Self::at_in(self.bytes(), i)
     }
 
     /// Whether `h` is among the hashes.
@@ -806,16 +891,30 @@ impl HashIndex {
                 (self.starts[b] as usize, self.starts[b + 1] as usize)
             })
             .collect();
+        let bytes = self.bytes();
         let mut out = Vec::new();
         for (i, &h) in hashes.iter().enumerate() {
             if let Some(&(lo, hi)) = ranges.get(i + AHEAD)
                 && lo < hi
             {
-                prefetch(&self.sorted[lo]);
-                prefetch(&self.sorted[(lo + 8).min(hi - 1)]);
+                // The bucket's first and last bytes: the cache lines of its ~80 bytes (all of
+                // them unless it spans three).
+                prefetch(&bytes[Self::KEPT_BYTES * lo]);
+                prefetch(&bytes[Self::KEPT_BYTES * hi - 1]);
             }
             let (lo, hi) = ranges[i];
-            if self.sorted[lo..hi].binary_search(&h).is_err() {
+            let key = Self::kept(h, self.bits);
+            // The last of the bucket's hashes not above the key, by halving without a branch
+            // to mispredict (the comparison becomes a conditional move).
+            let (mut a, mut n) = (lo, hi - lo);
+            while n > 1 {
+                let half = n / 2;
+                if Self::at_in(bytes, a + half) <= key {
+                    a += half;
+                }
+                n -= half;
+            }
+            if n == 0 || Self::at_in(bytes, a) != key {
                 out.push(h);
             }
         }
@@ -827,12 +926,7 @@ impl HashIndex {
     /// are not: sorting each chunk's person ids there saved nothing (4 alternated pairs:
     /// validation 15.4 s median sorted, 15.0 s not).
     pub fn wants_sorted_lookups(&self) -> bool {
-        self.sorted.len() > 1 << 22
-    }
-
-    /// The hashes, sorted.
-    pub fn sorted(&self) -> &[u64] {
-        &self.sorted
+        self.len > 1 << 22
     }
 }
 
@@ -972,16 +1066,22 @@ pub fn orphans(
         let mut missing = Vec::new();
         let cached = known.filter(|h| h.table == parent.spec.name);
         for pass in Pass::all(parent_rows.max(rows), limits.pass_bytes) {
-            let computed;
-            let p: &[u64] = match cached {
-                Some(h) if pass.bits == 0 => h.index.sorted(),
-                _ => {
-                    computed = sorted_hashes(parent.lazy(), col(pk), pass).map_err(err)?;
-                    &computed
+            let mut c = sorted_hashes(t.lazy(), col(column), pass).map_err(err)?;
+            match cached {
+                // Looked up in the parent's index, the child's distinct hashes on both cores.
+                Some(h) if pass.bits == 0 => {
+                    c.dedup();
+                    let found: Vec<Vec<u64>> = c
+                        .par_chunks(1 << 20)
+                        .map(|chunk| h.index.missing(chunk))
+                        .collect();
+                    missing.extend(found.concat());
                 }
-            };
-            let c = sorted_hashes(t.lazy(), col(column), pass).map_err(err)?;
-            missing.extend(absent_from(&c, p));
+                _ => {
+                    let p = sorted_hashes(parent.lazy(), col(pk), pass).map_err(err)?;
+                    missing.extend(absent_from(&c, &p));
+                }
+            }
         }
         return hashed_orphans(t, column, parent, missing);
     };
@@ -1108,55 +1208,83 @@ mod tests {
         assert!(s.frames.is_empty());
     }
 
-    /// A hash index finds exactly its hashes, at both ends of the range, at the edges of its
-    /// buckets and in a bucket holding several, whatever the size (none, one bucket, many).
+    /// A hash index finds exactly its hashes, told apart by their top `bits + 40` bits, at
+    /// both ends of the range, at the edges of its buckets and in a bucket holding several,
+    /// whatever the size (none, one bucket, many). `u` is the least difference it tells.
     #[test]
     fn a_hash_index_finds_exactly_its_hashes_across_bucket_edges() {
         let empty = HashIndex::new(Vec::new()).unwrap();
         assert!(!empty.contains(0) && !empty.contains(u64::MAX));
         assert_eq!(empty.missing(&[0, 5]), [0, 5]);
 
-        let one = HashIndex::new(vec![0, 7, u64::MAX]).unwrap();
+        // One bucket: the top 40 bits are kept.
+        let u = 1u64 << 24;
+        let one = HashIndex::new(vec![0, 7 * u, u64::MAX]).unwrap();
         assert_eq!(one.bits, 0);
-        assert!(one.contains(0) && one.contains(7) && one.contains(u64::MAX));
+        assert!(one.contains(0) && one.contains(7 * u) && one.contains(u64::MAX));
         assert_eq!(
-            one.missing(&[0, 1, 7, 8, u64::MAX - 1, u64::MAX]),
-            [1, 8, u64::MAX - 1]
+            one.missing(&[0, u, 7 * u, 8 * u, u64::MAX - u, u64::MAX]),
+            [u, 8 * u, u64::MAX - u]
         );
+        // What the index does not keep: a hash differing only in the bits below is found.
+        assert!(one.contains(u - 1) && one.contains(7 * u + 1));
 
-        // 256 buckets' worth of hashes (top 8 bits). Each bucket's first and last possible
-        // values are in, as are three equal hashes; their neighbours are not.
+        // 256 buckets' worth of hashes (top 8 bits, then 40 kept). Each bucket's first and
+        // last possible values are in, as are three equal hashes; their neighbours are not.
+        let u = 1u64 << (64 - 8 - HashIndex::KEPT_BITS);
         let mut sorted: Vec<u64> = Vec::new();
         for b in 0..256u64 {
             let lo = b << 56;
             let hi = lo | ((1 << 56) - 1);
-            sorted.extend([lo, lo + 2, hi - 2, hi]);
+            sorted.extend([lo, lo + 2 * u, hi - 2 * u, hi]);
         }
-        sorted.extend([9 << 56 | 100; 3]);
+        sorted.extend([(9 << 56) | (100 * u); 3]);
         while sorted.len() < 256 * HashIndex::PER_BUCKET {
-            sorted.push((200 << 56) | (sorted.len() as u64 * 1000));
+            sorted.push((200 << 56) | (sorted.len() as u64 * 1000 * u));
         }
         sorted.sort_unstable();
         let index = HashIndex::new(sorted.clone()).unwrap();
         assert_eq!(index.bits, 8);
+        assert_eq!(index.len, sorted.len());
         assert_eq!(*index.starts.last().unwrap() as usize, sorted.len());
-        for &h in &sorted {
+        // 5 bytes a hash (and a word of padding).
+        assert_eq!(index.packed.len(), (sorted.len() * 5).div_ceil(8) + 1);
+        for (i, &h) in sorted.iter().enumerate() {
             assert!(index.contains(h), "{h:#x}");
+            assert_eq!(index.at(i), HashIndex::kept(h, 8), "{i}");
         }
         let mut probes: Vec<u64> = Vec::new();
         let mut absent: Vec<u64> = Vec::new();
         for b in 0..256u64 {
             let lo = b << 56;
             let hi = lo | ((1 << 56) - 1);
-            probes.extend([lo, lo + 1, lo + 2, hi - 1, hi]);
-            absent.extend([lo + 1, hi - 1]);
+            probes.extend([lo, lo + u, lo + 2 * u, hi - u, hi]);
+            absent.extend([lo + u, hi - u]);
         }
         assert_eq!(index.missing(&probes), absent);
         // Unsorted probes, a repeated one: the same answers, in the probes' order.
         assert_eq!(
-            index.missing(&[u64::MAX - 1, 9 << 56 | 100, 3, 3, 0]),
-            [u64::MAX - 1, 3, 3]
+            index.missing(&[u64::MAX - u, (9 << 56) | (100 * u), 3 * u, 3 * u, 0]),
+            [u64::MAX - u, 3 * u, 3 * u]
         );
+    }
+
+    /// Packing a hash's kept bits into the words that held the hashes reads each hash
+    /// before its word is written, whatever the count (one word's worth more or less).
+    #[test]
+    fn packed_hashes_read_back_as_they_were_for_every_count() {
+        for n in [1usize, 2, 3, 7, 8, 9, 15, 16, 17, 100] {
+            let sorted: Vec<u64> = (0..n as u64)
+                .map(|i| i.wrapping_mul(0x9e37_79b9_7f4a_7c15))
+                .collect::<std::collections::BTreeSet<_>>()
+                .into_iter()
+                .collect();
+            let index = HashIndex::new(sorted.clone()).unwrap();
+            for (i, &h) in sorted.iter().enumerate() {
+                assert_eq!(index.at(i), HashIndex::kept(h, index.bits), "n {n}, {i}");
+            }
+            assert!(index.missing(&sorted).is_empty(), "n {n}");
+        }
     }
 
     #[test]
