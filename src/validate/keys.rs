@@ -26,10 +26,11 @@
 //! of a parent key in the bits the parent's [`HashIndex`] keeps (62 of 64 for 79 M claims, 55
 //! for 1 M persons): a chance of 1.5–2.9 × 10^-11 per orphan key, whatever the size of the
 //! parent (until 2026-11-24 the index kept all 64 bits: n / 2^64, 4 × 10^-12 for 79 M claims).
-//! The persons are checked the same way: their kept hashes, taken in their own row-rule scan, are what every child's `person_id` is looked up
-//! in during the child's scan. (Until 2026-11 a parent of at most [`JOIN_PARENT_MAX_ROWS`]
-//! rows was looked up by its keys as text, in a hash set filled by a second scan of the
-//! parent: ~0.6 s for 1 M persons, and each child row cost a string compare in a 50 MB set.)
+//! The persons are checked the same way: their kept hashes, taken in their own row-rule scan,
+//! are what every child's `person_id` is looked up in during the child's scan. (Until 2026-11
+//! a parent of at most [`JOIN_PARENT_MAX_ROWS`] rows was looked up by its keys as text, in a
+//! hash set filled by a second scan of the parent: ~0.6 s for 1 M persons, and each child row
+//! cost a string compare in a 50 MB set.)
 //! When a lookup cannot stand (more than [`PROBE_MAX_MISSING`] missing hashes), a parent of
 //! at most [`JOIN_PARENT_MAX_ROWS`] rows is checked by a streaming anti-join.
 //! Hash arrays over [`PASS_BYTES`] are split into passes by the hashes' top bits, so memory stays
