@@ -735,7 +735,6 @@ pub struct HashIndex {
     /// Each hash's kept bits, 40 bits a hash from the lowest bit of the first word up, and one
     /// word of padding after them (a hash may straddle two words).
     packed: Vec<u64>,
-    len: usize,
     /// `starts[b]` is where the hashes whose top `bits` bits equal `b` start; one entry more
     /// holds the length.
     starts: Vec<u32>,
@@ -790,10 +789,8 @@ impl HashIndex {
                     *slot = i as u32;
                 }
             });
-        let len = sorted.len();
         Some(HashIndex {
             packed: Self::pack(sorted, bits),
-            len,
             starts,
             bits,
         })
@@ -846,11 +843,12 @@ impl HashIndex {
     /// `5 i..5 i + 5`, lowest first ([`HashIndex::pack`] stores each word little-end first
     /// whatever the machine).
     fn bytes(&self) -> &[u8] {
-        // SAFETY: the words' memory is initialised and lives as long as `self`; a `u8` has
-        // no alignment and any bit pattern is one.
-        unsafe {
-            std::slice::from_raw_parts(self.packed.as_ptr().cast::<u8>(), self.packed.len() * 8)
-        }
+        bytemuck::cast_slice(&self.packed)
+    }
+
+    /// How many hashes the index holds (the table's last entry).
+    fn len(&self) -> usize {
+        *self.starts.last().expect("one entry more than the buckets") as usize
     }
 
     /// The kept bits of the `i`-th hash, from [`HashIndex::bytes`]: one 8-byte read (the
@@ -927,7 +925,7 @@ impl HashIndex {
     /// are not: sorting each chunk's person ids there saved nothing (4 alternated pairs:
     /// validation 15.4 s median sorted, 15.0 s not).
     pub fn wants_sorted_lookups(&self) -> bool {
-        self.len > 1 << 22
+        self.len() > 1 << 22
     }
 }
 
@@ -1246,7 +1244,7 @@ mod tests {
         sorted.sort_unstable();
         let index = HashIndex::new(sorted.clone()).unwrap();
         assert_eq!(index.bits, 8);
-        assert_eq!(index.len, sorted.len());
+        assert_eq!(index.len(), sorted.len());
         assert_eq!(*index.starts.last().unwrap() as usize, sorted.len());
         // 5 bytes a hash (and a word of padding).
         assert_eq!(index.packed.len(), (sorted.len() * 5).div_ceil(8) + 1);
