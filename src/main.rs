@@ -282,7 +282,7 @@ fn check_set_aside(
 
 fn extract_failure(e: ExtractError) -> Failure {
     let code = match e {
-        ExtractError::Io { .. } => 1,
+        ExtractError::Io { .. } | ExtractError::Spill { .. } => 1,
         ExtractError::Mapping(_) => 2,
         _ => 3,
     };

@@ -743,6 +743,9 @@ pub enum ExtractError {
         path: PathBuf,
         source: std::io::Error,
     },
+    /// Key hashes too many for memory could not be written to (or read from) a temporary file.
+    #[error("{}: could not write key hashes to a temporary file there ({error}); past 1 GiB of them a table's are kept on disk while it is checked\n  fix: set TMPDIR to a directory with room: 8 bytes a row of the claims and of the diagnoses or prescriptions (~16 GB for a national year)", dir.display())]
+    Spill { dir: PathBuf, error: std::io::Error },
 }
 
 impl ExtractError {

@@ -36,10 +36,13 @@
 //! Hash arrays over [`PASS_BYTES`] are split into passes by the hashes' top bits, so memory stays
 //! bounded whatever the size of the extract.
 //!
-//! The hashes are taken in the table's row-rule scan when they fit one pass ([`Taps`]: the
-//! check flags each row and hashes the keys of the rows it keeps), so a text key is decoded
-//! once: validation at 1 M persons ~22 s → ~17.5 s, at 3 M 76.5 s → 60.3 s. A separate scan remains
-//! for what does not fit, and for a parent's keys once orphans were set aside from it.
+//! The hashes are taken in the table's row-rule scan ([`Taps`]: the check flags each row and
+//! hashes the keys of the rows it keeps), so a text key is decoded once: validation at 1 M
+//! persons ~22 s → ~17.5 s, at 3 M 76.5 s → 60.3 s. Hashes that do not fit one pass are
+//! written by pass to temporary files during the scan and read back a pass at a time
+//! ([`super::spill`]); a child's references to such a parent are spilled by the same passes
+//! and looked up afterwards, a pass at a time. A separate scan remains for a parent's keys
+//! once orphans were set aside from it, and for a lookup that gave up.
 
 use std::hash::BuildHasher;
 use std::sync::{Arc, Mutex};
@@ -48,6 +51,7 @@ use polars::prelude::*;
 use rayon::prelude::*;
 
 use super::Finding;
+use super::spill::{SpillWriter, Spilled};
 use crate::extract::{ExtractError, LoadedTable};
 
 const SEED: u64 = 0x6261_6c67_756c;
@@ -59,12 +63,16 @@ const SEED: u64 = 0x6261_6c67_756c;
 /// more than the hashes. National persons (~10 M) therefore go by hashes (not measured).
 pub const JOIN_PARENT_MAX_ROWS: u64 = 2_000_000;
 
-/// The most bytes of hashes one pass holds per column (8 bytes a row): 268 M rows, so a
-/// 3 M-person extract (236 M claims) takes one pass and a national year of claims (~1 B rows)
-/// four. At most three such arrays are held at a time: the kept hashes of two parents (the
-/// persons' and the claims', looked up by the diagnoses and the prescriptions) and the
-/// table's own key hashes, tapped during its row-rule scan.
-pub const PASS_BYTES: u64 = 2 << 30;
+/// The most bytes of hashes one pass holds per column (8 bytes a row): 134 M rows, so a
+/// 1 M-person extract (79 M claims) takes one pass, a 3 M-person extract (236 M claims) two
+/// and a national year of claims (~1 B rows) eight; past one pass the hashes are spilled to
+/// temporary files ([`super::spill`]) and only one pass's are in memory at a time. Measured
+/// at 3 M persons (2026-11-25, single runs each): one pass (a budget of 2 GiB) 70.2 and 79.8 s,
+/// peaks 2.38 and 2.41 GiB; two passes spilled (1 GiB) 79.2 and 73.0 s, peaks 1.83 and 1.76
+/// GiB; eight (256 MiB) 80.8 s, 1.79 GiB (the rest of the peak is not the keys'). At 1 M
+/// persons four spilled passes (256 MiB) took 26.6 s and 0.77 GiB against 24.4 s and 1.06 GiB
+/// in one.
+pub const PASS_BYTES: u64 = 1 << 30;
 
 /// The most missing hashes a child's row-rule scan collects (see [`Taps::probe_hashes`]); more
 /// (a persons file that does not belong to the extract, say) are counted by a scan of their
@@ -141,9 +149,17 @@ pub fn hashed(e: Expr) -> Expr {
     })
 }
 
-/// Whether the hashes of `rows` rows fit one pass.
-pub fn fits_one_pass(rows: u64, limits: KeyLimits) -> bool {
-    Pass::all(rows, limits.pass_bytes).len() == 1
+/// How many passes the hashes of `rows` rows take (a power of two).
+pub fn passes(rows: u64, limits: KeyLimits) -> usize {
+    Pass::all(rows, limits.pass_bytes).len()
+}
+
+/// A spill's input or output error, as the run reports it.
+fn spill_err(error: std::io::Error) -> ExtractError {
+    ExtractError::Spill {
+        dir: std::env::temp_dir(),
+        error,
+    }
 }
 
 /// One pass: the hashes whose top `bits` bits equal `index`.
@@ -157,7 +173,11 @@ impl Pass {
     /// The passes that keep each one's hashes of `rows` rows under `budget` bytes.
     fn all(rows: u64, budget: u64) -> Vec<Pass> {
         let needed = rows.saturating_mul(8).div_ceil(budget.max(8)).max(1);
-        let bits = needed.next_power_of_two().trailing_zeros();
+        Pass::with_bits(needed.next_power_of_two().trailing_zeros())
+    }
+
+    /// The `2^bits` passes split by the top `bits` bits.
+    fn with_bits(bits: u32) -> Vec<Pass> {
         (0..1u64 << bits)
             .map(|index| Pass { bits, index })
             .collect()
@@ -245,14 +265,31 @@ fn for_kept<'a>(
     Ok(())
 }
 
-/// Where a tap pushes the hashes of one key column, one per row kept whose key is not null.
-type Sink = Arc<Mutex<Vec<u64>>>;
+/// Where a tap pushes the hashes of one key column, one per row kept whose key is not null:
+/// in memory when they fit one pass, else to a file per pass ([`spill`]).
+#[derive(Clone)]
+enum HashSink {
+    Memory(Arc<Mutex<Vec<u64>>>),
+    Spill(Arc<Mutex<SpillWriter>>),
+}
 
 /// One key column asked for: its name, its text and where its hashes go.
 struct HashTap {
     name: String,
     expr: Expr,
-    sink: Sink,
+    sink: HashSink,
+}
+
+/// What a probed column's hashes are looked up in: a parent's index at hand during the scan,
+/// or, for a parent whose hashes were spilled by pass, nothing during the scan: the child's
+/// hashes are spilled by the same passes and looked up a pass at a time afterwards.
+#[derive(Clone)]
+enum ProbeTarget {
+    Index(Arc<HashIndex>),
+    Spill {
+        parent: Arc<Spilled>,
+        child: Arc<Mutex<SpillWriter>>,
+    },
 }
 
 /// Hash sinks filled during a table's row-rule scan ([`tap`]), one per key column asked for.
@@ -268,7 +305,7 @@ pub struct Taps {
 /// ([`Taps::probe_hashes`]), and what the lookups saw.
 struct HashProbeTap {
     column: String,
-    index: Arc<HashIndex>,
+    target: ProbeTarget,
     /// The most missing hashes kept.
     max_missing: usize,
     seen: Arc<Mutex<HashProbe>>,
@@ -327,42 +364,121 @@ pub struct TappedRows {
     pub seen: u64,
 }
 
-/// A tapped key column's sorted hashes, one per row kept whose key is not null.
+/// A tapped key column's hashes, one per row kept whose key is not null.
 pub struct TappedColumn {
     pub name: String,
-    pub sorted: Vec<u64>,
+    pub hashes: TappedHashes,
+}
+
+/// A tapped key column's hashes: sorted in memory (one pass), or spilled by pass.
+pub enum TappedHashes {
+    Sorted(Vec<u64>),
+    Spilled(Spilled),
+}
+
+impl TappedHashes {
+    /// How many hashes.
+    pub fn len(&self) -> u64 {
+        match self {
+            TappedHashes::Sorted(v) => v.len() as u64,
+            TappedHashes::Spilled(s) => s.len(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
 }
 
 impl Taps {
     /// Asks for the hashes of `expr` (a text key), one per row kept, known afterwards as
-    /// `name`, reserving room for `rows` of them: a table's own key, whose repeats are looked
-    /// for.
-    pub fn want(&mut self, name: &str, expr: Expr, rows: u64) {
-        let hashes = Vec::with_capacity(usize::try_from(rows).unwrap_or(0));
+    /// `name`: a table's own key, whose repeats are looked for. In memory, with room for
+    /// `rows` of them, when they take one pass; else spilled to `passes` files.
+    pub fn want(
+        &mut self,
+        name: &str,
+        expr: Expr,
+        rows: u64,
+        passes: usize,
+    ) -> Result<(), ExtractError> {
+        let sink = if passes <= 1 {
+            let hashes = Vec::with_capacity(usize::try_from(rows).unwrap_or(0));
+            HashSink::Memory(Arc::new(Mutex::new(hashes)))
+        } else {
+            HashSink::Spill(Arc::new(Mutex::new(
+                SpillWriter::new(passes).map_err(spill_err)?,
+            )))
+        };
         self.columns.push(HashTap {
             name: name.to_string(),
             expr,
-            sink: Arc::new(Mutex::new(hashes)),
+            sink,
         });
+        Ok(())
     }
 
     /// Asks for the hashes of `column` (text) to be looked up in `parent`'s kept key hashes on
     /// every row kept (once per run of equal values), known afterwards by
     /// [`Taps::take_hash_probe`]; at most `max_missing` missing hashes are kept.
-    pub fn probe_hashes(&mut self, column: &str, parent: Arc<HashIndex>, max_missing: usize) {
+    pub fn probe_hashes(&mut self, column: &str, parent: &KeptHashes, max_missing: usize) {
+        let target = match parent {
+            KeptHashes::Index(index) => ProbeTarget::Index(index.clone()),
+            KeptHashes::Spilled(spilled) => match SpillWriter::new(spilled.passes()) {
+                Ok(w) => ProbeTarget::Spill {
+                    parent: spilled.clone(),
+                    child: Arc::new(Mutex::new(w)),
+                },
+                // No file to spill to: no probe, and the check falls back to a scan of its
+                // own (which says what failed, if it fails too).
+                Err(_) => return,
+            },
+        };
         self.hash_probes.push(HashProbeTap {
             column: column.to_string(),
-            index: parent,
+            target,
             max_missing,
             seen: Arc::new(Mutex::new(HashProbe::default())),
         });
     }
 
-    /// The result of the hash probe of `column` (if one was asked for).
-    pub fn take_hash_probe(&self, column: &str) -> Option<HashProbeResult> {
-        let tap = self.hash_probes.iter().find(|p| p.column == column)?;
-        let p = std::mem::take(&mut *tap.seen.lock().unwrap_or_else(|p| p.into_inner()));
-        Some(HashProbeResult {
+    /// The result of the hash probe of `column` (if one was asked for). A probe of a spilled
+    /// parent looks its spilled hashes up here, a pass at a time: the parent's pass read back
+    /// and indexed, the child's read back, sorted and looked up in it on all cores.
+    pub fn take_hash_probe(&self, column: &str) -> Result<Option<HashProbeResult>, ExtractError> {
+        let Some(tap) = self.hash_probes.iter().find(|p| p.column == column) else {
+            return Ok(None);
+        };
+        let mut p = std::mem::take(&mut *tap.seen.lock().unwrap_or_else(|p| p.into_inner()));
+        if let ProbeTarget::Spill { parent, child } = &tap.target
+            && !p.overflow
+        {
+            let child = child
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .finish()
+                .map_err(spill_err)?;
+            for i in 0..child.passes() {
+                let Some(index) = HashIndex::new(parent.read(i).map_err(spill_err)?) else {
+                    p.overflow = true;
+                    break;
+                };
+                let mut c = child.read(i).map_err(spill_err)?;
+                c.par_sort_unstable();
+                c.dedup();
+                let found: Vec<Vec<u64>> = c
+                    .par_chunks(1 << 20)
+                    .map(|chunk| index.missing(chunk))
+                    .collect();
+                let missing = found.concat();
+                if p.missing.len() + missing.len() > tap.max_missing {
+                    p.overflow = true;
+                    p.missing = Vec::new();
+                    break;
+                }
+                p.missing.extend(missing);
+            }
+        }
+        Ok(Some(HashProbeResult {
             rows: p.rows,
             missing: (!p.overflow).then(|| {
                 let mut v = p.missing;
@@ -370,7 +486,7 @@ impl Taps {
                 v.dedup();
                 v
             }),
-        })
+        }))
     }
 
     /// Asks for the rows kept by the rules for which `keep` holds, with `columns`, known
@@ -456,7 +572,7 @@ impl Taps {
     /// asked for on every row where `bad` is false (null keys are skipped), and looked up the
     /// hash of each probed column of those rows in its parent's kept key hashes.
     pub fn tap(&self, bad: Expr) -> Expr {
-        let sinks: Vec<Sink> = self.columns.iter().map(|c| c.sink.clone()).collect();
+        let sinks: Vec<HashSink> = self.columns.iter().map(|c| c.sink.clone()).collect();
         let mut args: Vec<Expr> = self.columns.iter().map(|c| c.expr.clone()).collect();
         args.extend(self.hash_probes.iter().map(|p| col(p.column.as_str())));
         // The rows tap's `keep` comes as the column [`Taps::prepare`] computes.
@@ -480,10 +596,10 @@ impl Taps {
                 (d.max_pairs, d.sink.clone())
             })
             .collect();
-        let hash_probes: Vec<(Arc<HashIndex>, usize, Arc<Mutex<HashProbe>>)> = self
+        let hash_probes: Vec<(ProbeTarget, usize, Arc<Mutex<HashProbe>>)> = self
             .hash_probes
             .iter()
-            .map(|p| (p.index.clone(), p.max_missing, p.seen.clone()))
+            .map(|p| (p.target.clone(), p.max_missing, p.seen.clone()))
             .collect();
         bad.map_many(
             move |cols: &mut [Column]| {
@@ -506,7 +622,7 @@ impl Taps {
                         super::distinct::tap_chunk(&ok, person, keep, value, *max_pairs, sink)?;
                     }
                 }
-                for (c, (index, max_missing, probe)) in hash_probed.iter().zip(&hash_probes) {
+                for (c, (target, max_missing, probe)) in hash_probed.iter().zip(&hash_probes) {
                     let text = c.as_materialized_series().str()?.clone();
                     // A run of equal values is hashed and looked up once.
                     let mut rows = 0u64;
@@ -517,6 +633,28 @@ impl Taps {
                             hashes.push(st.hash_one(v));
                         }
                     })?;
+                    let index = match target {
+                        ProbeTarget::Index(index) => index,
+                        ProbeTarget::Spill { child, .. } => {
+                            child
+                                .lock()
+                                .map_err(|_| {
+                                    PolarsError::ComputeError(
+                                        "a key hash spill was poisoned".into(),
+                                    )
+                                })?
+                                .push(&hashes);
+                            probe
+                                .lock()
+                                .map_err(|_| {
+                                    PolarsError::ComputeError(
+                                        "a key hash probe was poisoned".into(),
+                                    )
+                                })?
+                                .rows += rows;
+                            continue;
+                        }
+                    };
                     // Sorted, the lookups walk a large parent's hashes in one direction.
                     if index.wants_sorted_lookups() {
                         hashes.sort_unstable();
@@ -540,11 +678,14 @@ impl Taps {
                     let text = c.as_materialized_series().str()?.clone();
                     let mut local = Vec::with_capacity(text.len());
                     for_kept(&flags, &text, |v, _| local.push(st.hash_one(v)))?;
-                    sink.lock()
-                        .map_err(|_| {
-                            PolarsError::ComputeError("a key hash sink was poisoned".into())
-                        })?
-                        .extend_from_slice(&local);
+                    let poisoned =
+                        || PolarsError::ComputeError("a key hash sink was poisoned".into());
+                    match sink {
+                        HashSink::Memory(m) => {
+                            m.lock().map_err(|_| poisoned())?.extend_from_slice(&local)
+                        }
+                        HashSink::Spill(w) => w.lock().map_err(|_| poisoned())?.push(&local),
+                    }
                 }
                 Ok(std::mem::take(&mut cols[0]))
             },
@@ -553,17 +694,29 @@ impl Taps {
         )
     }
 
-    /// The hashes taken, each sorted, with the rows they stand for.
-    pub fn take_sorted(&mut self) -> Vec<TappedColumn> {
+    /// The hashes taken: those in memory sorted, those spilled with their files flushed.
+    pub fn take_sorted(&mut self) -> Result<Vec<TappedColumn>, ExtractError> {
         std::mem::take(&mut self.columns)
             .into_iter()
             .map(|c| {
-                let mut v = std::mem::take(&mut *c.sink.lock().unwrap_or_else(|p| p.into_inner()));
-                v.par_sort_unstable();
-                TappedColumn {
+                let hashes = match &c.sink {
+                    HashSink::Memory(m) => {
+                        let mut v =
+                            std::mem::take(&mut *m.lock().unwrap_or_else(|p| p.into_inner()));
+                        v.par_sort_unstable();
+                        TappedHashes::Sorted(v)
+                    }
+                    HashSink::Spill(w) => TappedHashes::Spilled(
+                        w.lock()
+                            .unwrap_or_else(|p| p.into_inner())
+                            .finish()
+                            .map_err(spill_err)?,
+                    ),
+                };
+                Ok(TappedColumn {
                     name: c.name,
-                    sorted: v,
-                }
+                    hashes,
+                })
             })
             .collect()
     }
@@ -702,11 +855,17 @@ fn without_rows(sorted: &[u64], gone: &[(u64, u64)]) -> Vec<u64> {
     out
 }
 
-/// Hashes of a parent's kept keys, kept from its duplicate check for its children (only when
-/// they fit one pass).
+/// Hashes of a parent's kept keys, kept from its duplicate check for its children.
 pub struct ParentHashes {
     pub table: &'static str,
-    pub index: Arc<HashIndex>,
+    pub kept: KeptHashes,
+}
+
+/// A parent's kept key hashes: indexed in memory when they fit one pass, else sorted in their
+/// pass's file.
+pub enum KeptHashes {
+    Index(Arc<HashIndex>),
+    Spilled(Arc<Spilled>),
 }
 
 /// Sorted key hashes with a table of where each run of equal top bits starts, so a hash is
@@ -941,13 +1100,16 @@ pub struct Duplicates {
 }
 
 /// The rows of `t` (those kept so far) whose key repeats. Also returns the sorted hashes of the
-/// kept keys, the repeated ones removed, when `keep_hashes` and they fit one pass.
+/// kept keys, the repeated ones removed, when `keep_hashes` and they were tapped (in memory in
+/// one pass, or spilled by pass: each pass is then read back, sorted, and written back sorted
+/// for the children) or fit one pass. `tapped` are the hashes taken in the table's row-rule
+/// scan, if any; else each pass hashes the key by a scan of its own.
 pub fn duplicates(
     t: &LoadedTable,
     rows: u64,
     keep_hashes: bool,
     limits: KeyLimits,
-    mut tapped: Option<Vec<u64>>,
+    tapped: Option<TappedHashes>,
 ) -> Result<Duplicates, ExtractError> {
     let key = t.spec.key;
     if key.is_empty() {
@@ -958,30 +1120,52 @@ pub fn duplicates(
         });
     }
     let err = |e| ExtractError::read(&t.source, e);
-    let passes = Pass::all(rows, limits.pass_bytes);
+    // The passes: the tap's when the hashes were tapped, else as many as the rows kept take.
+    let (passes, mut in_memory, mut spilled) = match tapped {
+        Some(TappedHashes::Sorted(v)) => (Pass::with_bits(0), Some(v), None),
+        Some(TappedHashes::Spilled(s)) => (Pass::with_bits(s.bits()), None, Some(s)),
+        None => (Pass::all(rows, limits.pass_bytes), None, None),
+    };
     let mut candidates = Vec::new();
     let mut kept = None;
-    for &pass in &passes {
-        let v = match tapped.take() {
-            Some(v) if passes.len() == 1 => v,
-            _ => sorted_hashes(t.lazy(), key_text(key), pass).map_err(err)?,
+    for (i, &pass) in passes.iter().enumerate() {
+        let v = match (in_memory.take(), &spilled) {
+            (Some(v), _) => v,
+            (None, Some(s)) => {
+                let mut v = s.read(i).map_err(spill_err)?;
+                v.par_sort_unstable();
+                v
+            }
+            (None, None) => sorted_hashes(t.lazy(), key_text(key), pass).map_err(err)?,
         };
         candidates.par_extend(v.par_windows(2).filter(|w| w[0] == w[1]).map(|w| w[0]));
-        if keep_hashes && passes.len() == 1 {
-            kept = Some(v);
+        if keep_hashes {
+            if passes.len() == 1 {
+                kept = Some(TappedHashes::Sorted(v));
+            } else if let Some(s) = spilled.as_mut() {
+                s.rewrite(i, &v).map_err(spill_err)?;
+            }
         }
+    }
+    if keep_hashes && let Some(s) = spilled {
+        kept = Some(TappedHashes::Spilled(s));
     }
     candidates.dedup();
     let mut parent = kept;
     // A repeated hash is a repeated key (all its rows set aside) or two keys that collide:
     // the hashes are distinct only if none repeats.
     let hashes_distinct = candidates.is_empty();
-    let done = |finding, parent: Option<Vec<u64>>| Duplicates {
+    let done = |finding, parent: Option<TappedHashes>| Duplicates {
         finding,
-        parent: parent.and_then(|sorted| {
+        parent: parent.and_then(|kept| {
             Some(ParentHashes {
                 table: t.spec.name,
-                index: Arc::new(HashIndex::new(sorted)?),
+                kept: match kept {
+                    TappedHashes::Sorted(sorted) => {
+                        KeptHashes::Index(Arc::new(HashIndex::new(sorted)?))
+                    }
+                    TappedHashes::Spilled(s) => KeptHashes::Spilled(Arc::new(s)),
+                },
             })
         }),
         hashes_distinct,
@@ -1018,7 +1202,18 @@ pub fn duplicates(
             .filter_map(|(k, n)| Some((hash_key(k?), n?)))
             .collect();
         gone.sort_unstable();
-        *p = without_rows(p, &gone);
+        match p {
+            TappedHashes::Sorted(v) => *v = without_rows(v, &gone),
+            TappedHashes::Spilled(s) => {
+                for i in 0..s.passes() {
+                    let v = s.read(i).map_err(spill_err)?;
+                    let w = without_rows(&v, &gone);
+                    if w.len() != v.len() {
+                        s.rewrite(i, &w).map_err(spill_err)?;
+                    }
+                }
+            }
+        }
     }
     let finding = Finding {
         rule: "duplicate_key".into(),
@@ -1063,18 +1258,28 @@ pub fn orphans(
             .unwrap_single()
     } else {
         let mut missing = Vec::new();
-        let cached = known.filter(|h| h.table == parent.spec.name);
-        for pass in Pass::all(parent_rows.max(rows), limits.pass_bytes) {
+        let cached = known
+            .filter(|h| h.table == parent.spec.name)
+            .map(|h| &h.kept);
+        // A spilled parent's passes, already sorted in their files, set the passes.
+        let passes = match cached {
+            Some(KeptHashes::Spilled(s)) => Pass::with_bits(s.bits()),
+            _ => Pass::all(parent_rows.max(rows), limits.pass_bytes),
+        };
+        for (i, &pass) in passes.iter().enumerate() {
             let mut c = sorted_hashes(t.lazy(), col(column), pass).map_err(err)?;
             match cached {
                 // Looked up in the parent's index, the child's distinct hashes on both cores.
-                Some(h) if pass.bits == 0 => {
+                Some(KeptHashes::Index(index)) if pass.bits == 0 => {
                     c.dedup();
                     let found: Vec<Vec<u64>> = c
                         .par_chunks(1 << 20)
-                        .map(|chunk| h.index.missing(chunk))
+                        .map(|chunk| index.missing(chunk))
                         .collect();
                     missing.extend(found.concat());
+                }
+                Some(KeptHashes::Spilled(s)) => {
+                    missing.extend(absent_from(&c, &s.read(i).map_err(spill_err)?));
                 }
                 _ => {
                     let p = sorted_hashes(parent.lazy(), col(pk), pass).map_err(err)?;
@@ -1312,6 +1517,87 @@ mod tests {
         );
         assert_eq!(absent_from(&[], &parent), Vec::<u64>::new());
         assert_eq!(absent_from(&[3, 3], &[]), [3]);
+    }
+
+    /// Runs `taps` over one frame of `column` (text) with the rules' flags `bad`, as a
+    /// row-rule pass does.
+    fn tapped(taps: &Taps, column: &str, values: &[Option<&str>], bad: &[bool]) {
+        let df = df!(column => values, "bad" => bad).unwrap();
+        let out = taps
+            .prepare(df.lazy())
+            .select([taps.tap(col("bad")).cast(DataType::UInt64).sum().alias("n")])
+            .collect()
+            .unwrap();
+        let n = out.column("n").unwrap().get(0).unwrap().extract::<u64>();
+        assert_eq!(n, Some(bad.iter().filter(|&&b| b).count() as u64));
+    }
+
+    /// A key too many for one pass is spilled by pass in the row-rule scan: every kept row's
+    /// hash, none of a row the rules set aside or a null key, each in the pass of its top
+    /// bits. A child's references to that spilled parent are spilled by the same passes and
+    /// looked up afterwards: the missing ones are exactly the values the parent lacks, once
+    /// each, and the rows counted are the child's kept rows with a value.
+    #[test]
+    fn spilled_keys_and_their_childrens_lookups_find_what_one_pass_finds() {
+        let keys: Vec<String> = (0..200).map(|i| format!("C{i:04}")).collect();
+        let mut values: Vec<Option<&str>> = keys.iter().map(|k| Some(k.as_str())).collect();
+        values.push(None);
+        values.push(Some("SET-ASIDE"));
+        let mut bad = vec![false; values.len()];
+        *bad.last_mut().unwrap() = true;
+        let mut taps = Taps::default();
+        taps.want("__key", col("claim_id"), 0, 4).unwrap();
+        tapped(&taps, "claim_id", &values, &bad);
+        let mut cols = taps.take_sorted().unwrap();
+        let TappedHashes::Spilled(spilled) = cols.remove(0).hashes else {
+            panic!("four passes are spilled");
+        };
+        assert_eq!((spilled.passes(), spilled.len()), (4, 200));
+        let mut all = Vec::new();
+        for i in 0..4 {
+            let pass = spilled.read(i).unwrap();
+            assert!(pass.iter().all(|&h| (h >> 62) as usize == i), "pass {i}");
+            all.extend(pass);
+        }
+        all.sort_unstable();
+        let mut expected: Vec<u64> = keys.iter().map(|k| hash_key(k)).collect();
+        expected.sort_unstable();
+        assert_eq!(all, expected);
+        // The parent's passes sorted in their files, as the duplicate check leaves them.
+        let mut spilled = spilled;
+        for i in 0..4 {
+            let mut v = spilled.read(i).unwrap();
+            v.sort_unstable();
+            spilled.rewrite(i, &v).unwrap();
+        }
+        let parent = KeptHashes::Spilled(Arc::new(spilled));
+        // A child: runs of one claim, two values the parent lacks (one twice, apart), a null,
+        // and a row set aside whose value is missing too (not looked up).
+        let child: Vec<Option<&str>> = vec![
+            Some("C0001"),
+            Some("C0001"),
+            Some("NOPE"),
+            Some("C0199"),
+            None,
+            Some("ALSO-NOPE"),
+            Some("NOPE"),
+            Some("GONE"),
+        ];
+        let child_bad = [false, false, false, false, false, false, false, true];
+        let mut probe = Taps::default();
+        probe.probe_hashes("claim_id", &parent, 10);
+        tapped(&probe, "claim_id", &child, &child_bad);
+        let r = probe.take_hash_probe("claim_id").unwrap().unwrap();
+        assert_eq!(r.rows, 6);
+        let mut missing = vec![hash_key("NOPE"), hash_key("ALSO-NOPE")];
+        missing.sort_unstable();
+        assert_eq!(r.missing, Some(missing));
+        // Room for one missing hash only: the probe gives up (and the check scans).
+        let mut probe = Taps::default();
+        probe.probe_hashes("claim_id", &parent, 1);
+        tapped(&probe, "claim_id", &child, &child_bad);
+        let r = probe.take_hash_probe("claim_id").unwrap().unwrap();
+        assert_eq!((r.rows, r.missing), (6, None));
     }
 
     #[test]

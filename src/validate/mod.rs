@@ -11,6 +11,7 @@ use polars::prelude::*;
 
 pub mod distinct;
 pub mod keys;
+pub mod spill;
 
 use crate::contract::{self, ColType};
 use crate::extract::{
@@ -567,15 +568,21 @@ pub fn validate_keeping(
         // the scans themselves.
         let rows = crate::extract::count_rows(&t)?;
         let mut taps = keys::Taps::default();
-        if !t.spec.key.is_empty() && keys::fits_one_pass(rows, limits) {
-            taps.want("__key", keys::key_text(t.spec.key), rows);
+        if !t.spec.key.is_empty() {
+            taps.want(
+                "__key",
+                keys::key_text(t.spec.key),
+                rows,
+                keys::passes(rows, limits),
+            )?;
         }
         for &(column, parent) in t.spec.refs {
             // Looked up in the parent's kept hashes when they are at hand (the persons' for
-            // every table, the claims' for the diagnoses and prescriptions: they are whenever
-            // they fit one pass), else checked by a scan of its own afterwards.
+            // every table, the claims' for the diagnoses and prescriptions: in memory when
+            // they fit one pass, else spilled by pass, the child's then spilled by the same
+            // passes), else checked by a scan of its own afterwards.
             if let Some(h) = parent_hashes.iter().find(|h| h.table == parent) {
-                taps.probe_hashes(column, h.index.clone(), limits.probe_max_missing);
+                taps.probe_hashes(column, &h.kept, limits.probe_max_missing);
             }
         }
         let wanted_here = wanted.iter().find(|w| w.table == name);
@@ -601,14 +608,14 @@ pub fn validate_keeping(
         // The tapped keys are non-null columns: a tap must have counted every row kept, or it
         // is not trusted (and the key is scanned again).
         let rows_kept = total.saturating_sub(row_bad_rows);
-        let mut tapped = taps.take_sorted();
+        let mut tapped = taps.take_sorted()?;
         let mut tapped_of = |name: &str| {
             tapped
                 .iter()
                 .position(|c| c.name == name)
                 .map(|i| tapped.swap_remove(i))
-                .filter(|c| c.sorted.len() as u64 == rows_kept)
-                .map(|c| c.sorted)
+                .filter(|c| c.hashes.len() == rows_kept)
+                .map(|c| c.hashes)
         };
         // (rule, reason predicate on the rows as read)
         let mut reasons: Vec<(Finding, Expr)> = Vec::new();
@@ -633,7 +640,7 @@ pub fn validate_keeping(
             // parent's kept hashes: it still serves after an earlier key rule set rows aside,
             // as a missing hash is confirmed on the rows kept.
             let hash_probed = taps
-                .take_hash_probe(column)
+                .take_hash_probe(column)?
                 .filter(|p| p.rows == rows_kept)
                 .and_then(|p| p.missing);
             let found = match hash_probed {
