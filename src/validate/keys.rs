@@ -1093,7 +1093,7 @@ pub struct Duplicates {
     /// The rows whose key repeats, if any.
     pub finding: Option<Finding>,
     /// The sorted hashes of the kept keys, the repeated ones removed, when asked for and they
-    /// fit one pass.
+    /// fit one pass (indexed) or were spilled by pass in the table's scan (sorted on disk).
     pub parent: Option<ParentHashes>,
     /// No two keys kept share a hash (so a join on the key's hash is exact).
     pub hashes_distinct: bool,
