@@ -465,11 +465,7 @@ impl Taps {
                 let mut c = child.read(i).map_err(spill_err)?;
                 c.par_sort_unstable();
                 c.dedup();
-                let found: Vec<Vec<u64>> = c
-                    .par_chunks(1 << 20)
-                    .map(|chunk| index.missing(chunk))
-                    .collect();
-                let missing = found.concat();
+                let missing = index.missing_on_all_cores(&c);
                 if p.missing.len() + missing.len() > tap.max_missing {
                     p.overflow = true;
                     p.missing = Vec::new();
@@ -1079,6 +1075,16 @@ impl HashIndex {
         out
     }
 
+    /// [`HashIndex::missing`] of `hashes` (sorted: a child's distinct hashes) in slices looked
+    /// up on all cores, in order.
+    pub fn missing_on_all_cores(&self, hashes: &[u64]) -> Vec<u64> {
+        let found: Vec<Vec<u64>> = hashes
+            .par_chunks(1 << 20)
+            .map(|chunk| self.missing(chunk))
+            .collect();
+        found.concat()
+    }
+
     /// Whether lookups should come sorted ([`HashIndex::missing`]): the hashes are past what
     /// the CPU's caches hold (32 MB, 4 M keys). The persons' of a 1 M-person extract (8 MB)
     /// are not: sorting each chunk's person ids there saved nothing (4 alternated pairs:
@@ -1272,11 +1278,7 @@ pub fn orphans(
                 // Looked up in the parent's index, the child's distinct hashes on both cores.
                 Some(KeptHashes::Index(index)) if pass.bits == 0 => {
                     c.dedup();
-                    let found: Vec<Vec<u64>> = c
-                        .par_chunks(1 << 20)
-                        .map(|chunk| index.missing(chunk))
-                        .collect();
-                    missing.extend(found.concat());
+                    missing.extend(index.missing_on_all_cores(&c));
                 }
                 Some(KeptHashes::Spilled(s)) => {
                     missing.extend(absent_from(&c, &s.read(i).map_err(spill_err)?));
