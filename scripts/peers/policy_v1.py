@@ -100,9 +100,11 @@ def build(data, R, cap):
     all_prefixes = [p for ps, _ in GROUPS.values() for p in ps]
     code = pl.col("dx_code")
     any_prefix = pl.any_horizontal([code.str.starts_with(p) for p in all_prefixes])
+    # The claims on the left: with the diagnoses on the left, the streaming join held 9.6 GB
+    # at 1M persons (23.7 s for this part alone) and was killed at 3M; this way 3.5 GB (9.9 s).
     dx = (
-        scan("diagnoses").select("claim_id", "dx_code").filter(any_prefix)
-        .join(dx_claims, on="claim_id", how="inner")
+        dx_claims
+        .join(scan("diagnoses").select("claim_id", "dx_code").filter(any_prefix), on="claim_id", how="inner")
         .group_by("person_id")
         .agg([
             pl.any_horizontal([code.str.starts_with(p) for p in ps]).any().alias(f"g_{g}")
