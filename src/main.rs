@@ -496,6 +496,34 @@ mod huge_pages {
             q
         }
     }
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        /// The advice must change no content: a wrong flag (`MADV_DONTNEED`, `MADV_FREE`)
+        /// would hand back zeroed or stale pages under a live buffer.
+        #[test]
+        fn advised_buffers_keep_their_content_through_alloc_zeroed_and_realloc() {
+            ENABLED.store(true, Ordering::Relaxed);
+            let size = 9 << 20;
+            let layout = Layout::from_size_align(size, 8).unwrap();
+            // SAFETY: the layout has a non-zero size; the buffer is freed with it below.
+            unsafe {
+                let p = Allocator.alloc_zeroed(layout);
+                assert!(!p.is_null());
+                let zeroed = std::slice::from_raw_parts(p, size);
+                assert!(zeroed.iter().all(|&b| b == 0));
+                for i in 0..size {
+                    *p.add(i) = (i % 251) as u8;
+                }
+                let q = Allocator.realloc(p, layout, 2 * size);
+                assert!(!q.is_null());
+                let kept = std::slice::from_raw_parts(q, size);
+                assert!(kept.iter().enumerate().all(|(i, &b)| b == (i % 251) as u8));
+                Allocator.dealloc(q, Layout::from_size_align(2 * size, 8).unwrap());
+            }
+        }
+    }
 }
 
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
