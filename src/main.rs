@@ -416,13 +416,15 @@ fn main() -> ExitCode {
 /// 1.21–1.39 GiB, for a few more page faults (docs/performance.md, 2026-11-25). An analyst's
 /// own `GLIBC_TUNABLES` is left alone.
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
+const MMAP_THRESHOLD_BYTES: usize = 4 << 20;
+
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
 fn bound_malloc_heaps() {
-    const MMAP_THRESHOLD_BYTES: i32 = 4 << 20;
     if std::env::var_os("GLIBC_TUNABLES").is_none() {
         // SAFETY: mallopt only sets a parameter of the allocator; called before any thread
         // is started.
         unsafe {
-            libc::mallopt(libc::M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES);
+            libc::mallopt(libc::M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES as i32);
         }
         huge_pages::ENABLED.store(true, std::sync::atomic::Ordering::Relaxed);
     }
@@ -445,8 +447,10 @@ mod huge_pages {
     use std::sync::atomic::{AtomicBool, Ordering};
 
     /// Advised from this size: the mmap threshold `bound_malloc_heaps` sets, so that an
-    /// advised buffer has a mapping of its own, shared with no small allocation.
-    const FROM_BYTES: usize = 4 << 20;
+    /// advised buffer has a mapping of its own, shared with no small allocation. (A heap
+    /// buffer that `realloc` grows past it in place is the exception: the advice then also
+    /// covers whatever the heap later puts in those pages, which costs memory at most.)
+    const FROM_BYTES: usize = super::MMAP_THRESHOLD_BYTES;
     const HUGE_PAGE_BYTES: usize = 2 << 20;
 
     /// Set as the run starts when the threshold is ours (no `GLIBC_TUNABLES`).
