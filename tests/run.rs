@@ -9,10 +9,14 @@ fn root() -> PathBuf {
 }
 
 fn run(out: &Path, extra: &[&str], threads: Option<&str>) -> std::process::Output {
+    run_on(&root().join("fixtures/sample"), out, extra, threads)
+}
+
+fn run_on(data: &Path, out: &Path, extra: &[&str], threads: Option<&str>) -> std::process::Output {
     let mut c = Command::new(env!("CARGO_BIN_EXE_balgul"));
     c.arg("run")
         .arg("--data")
-        .arg(root().join("fixtures/sample"))
+        .arg(data)
         .arg("--rules")
         .arg(root().join("rules/default.toml"))
         .arg("--out")
@@ -264,4 +268,73 @@ fn diff_self_check_passes_on_the_sample() {
         out.ends_with("self-check passed: the rule set diffed against itself changes nothing\n"),
         "{out}"
     );
+}
+
+/// Regression: `balgul run` stopped with "cannot create series from UInt8" (exit 3) on a
+/// Parquet extract whose small integer columns were written unsigned — types the loader
+/// accepts as compatible (and `balgul inspect` passed), but Polars had been built without
+/// them. Found by the validating DuckDB peer's cross-check (scripts/peers), 2026-12-04.
+#[test]
+fn unsigned_integer_columns_give_the_same_lists_as_signed_ones() {
+    use polars::prelude::*;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("extract");
+    std::fs::create_dir(&data).unwrap();
+    for e in std::fs::read_dir(root().join("fixtures/sample")).unwrap() {
+        let p = e.unwrap().path();
+        std::fs::copy(&p, data.join(p.file_name().unwrap())).unwrap();
+    }
+    let unsigned: [(&str, &[(&str, DataType)]); 5] = [
+        (
+            "persons",
+            &[
+                ("birth_year", DataType::UInt16),
+                ("income_decile", DataType::UInt8),
+            ],
+        ),
+        ("claims", &[("cost_krw", DataType::UInt32)]),
+        ("diagnoses", &[("dx_order", DataType::UInt8)]),
+        ("prescriptions", &[("days_supply", DataType::UInt16)]),
+        ("ltc_services", &[("days", DataType::UInt8)]),
+    ];
+    for (table, casts) in unsigned {
+        let path = data.join(format!("{table}.parquet"));
+        let df = ParquetReader::new(std::fs::File::open(&path).unwrap())
+            .finish()
+            .unwrap();
+        let mut df = df
+            .lazy()
+            .with_columns(
+                casts
+                    .iter()
+                    .map(|(c, t)| col(*c).strict_cast(t.clone()))
+                    .collect::<Vec<_>>(),
+            )
+            .collect()
+            .unwrap();
+        for (c, t) in casts {
+            assert_eq!(df.column(c).unwrap().dtype(), t, "{table}.{c}");
+        }
+        ParquetWriter::new(std::fs::File::create(&path).unwrap())
+            .finish(&mut df)
+            .unwrap();
+    }
+    let signed = dir.path().join("signed");
+    let o = run(&signed, &[], None);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let out = dir.path().join("unsigned");
+    let o = run_on(&data, &out, &[], None);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert_eq!(
+        std::fs::read(out.join("candidates.csv")).unwrap(),
+        std::fs::read(signed.join("candidates.csv")).unwrap()
+    );
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("manifest.json")).unwrap()).unwrap();
+    assert_eq!(manifest["rows_set_aside"], serde_json::json!([]));
 }
