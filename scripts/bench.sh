@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Peer benchmark for the performance issue: balgul against DuckDB (SQL), Polars (Python,
-# lazy, streaming) and the read floor, on synthetic extracts. See docs/performance.md.
+# Peer benchmark for the performance issue: balgul against DuckDB (SQL), DuckDB validating the
+# extract as balgul does before the same SQL, Polars (Python, lazy, streaming) and two read
+# floors, on synthetic extracts. See docs/performance.md.
 #
 #   scripts/bench.sh                       # SCALES="100k 1m 3m" RUNS=5, builds the release binary
 #   SCALES=100k RUNS=1 SKIP_BUILD=1 scripts/bench.sh
@@ -13,18 +14,31 @@
 #   KEEP        1 = keep the scratch directory with every output
 #
 # Per scale: generate bench-data/synth-<scale> if missing (balgul synth, seed 1, as of
-# 2026-10-31, ages 65+); run each engine once and check that DuckDB and Polars list exactly
-# what balgul lists (scripts/peers/compare.py; a mismatch fails the script) — this round is
-# also the warm-up; then RUNS rounds of balgul / DuckDB / Polars / floor in alternation,
+# 2026-10-31, ages 65+); run each engine once and check that DuckDB, DuckDB+validate and
+# Polars list exactly what balgul lists (scripts/peers/compare.py; a mismatch fails the
+# script) — this round is also the warm-up; then RUNS rounds of every engine in alternation,
 # each under /usr/bin/time -f "%e %M". Prints one Markdown table (medians) and appends every
 # timing to bench-data/bench-raw.tsv.
 #
-# What each engine does: balgul `run` also validates every row against the data contract
-# and the keys between rows (duplicates, orphans; ~14.5 of ~30 s at 1M on the AMD machine,
-# docs/performance.md, 2026-11-24), hashes its inputs and writes one file per municipality and a manifest; the
-# peers compute only the list (sgg_code, rank, person_id, score, cohorts) and write one CSV;
-# the floor only decodes the columns the rules read. Every engine uses all cores (DuckDB's and
-# Polars' defaults).
+# The engines (their names in bench-raw.tsv):
+#   balgul    `balgul run`: validates every row against the data contract and the keys between
+#             tables (duplicates, orphans), hashes its inputs, screens, writes one file per
+#             municipality and a manifest (its stages' times are in the manifest).
+#   duckdb    policy-v1 as one DuckDB SQL script (scripts/peers/policy_v1.sql): the list only
+#             (sgg_code, rank, person_id, score, cohorts), one CSV, no validation.
+#   duckdbv   DuckDB+validate (scripts/peers/run_duckdb_validated.py): first counts, in DuckDB
+#             SQL (scripts/peers/validate_duckdb.sql), the rows breaking each of balgul's
+#             contract rules in every table and the keys between tables (exact, on the key
+#             text), then runs the duckdb peer's SQL on the same connection — the like-for-like
+#             peer of `balgul run`. Its counts are checked against balgul's manifest by
+#             scripts/peers/check_validated_peer.py; it reports bad rows where balgul sets them
+#             aside (the bench extracts have none).
+#   polars    policy-v1 as a lazy Polars-Python script (scripts/peers/policy_v1.py): the list.
+#   floor     DuckDB decoding once just the columns the rules read (scripts/peers/floor.py):
+#             no screening can do less.
+#   floorall  the same over every column of every table (floor.py --all-columns): no engine
+#             that checks every value, as balgul and duckdbv do, can do less.
+# Every engine uses all cores (DuckDB's and Polars' defaults).
 #
 # Peer versions are pinned here (the venv is bench-data/.venv):
 DUCKDB_VERSION=2.0.0
@@ -98,14 +112,16 @@ set_cmd() {
   case "$engine" in
     balgul) CMD=("$BIN" run --data "$data" --rules "$RULES" --out "$out" --max-bad-rows 100%) ;;
     duckdb) CMD=("$PY" "$PEERS/run_duckdb.py" --data "$data" --as-of "$AS_OF" --cap "$CAP" --out "$out") ;;
+    duckdbv) CMD=("$PY" "$PEERS/run_duckdb_validated.py" --data "$data" --as-of "$AS_OF" --cap "$CAP" --out "$out") ;;
     polars) CMD=("$PY" "$PEERS/policy_v1.py" --data "$data" --as-of "$AS_OF" --cap "$CAP" --out "$out") ;;
     floor)  CMD=("$PY" "$PEERS/floor.py" --data "$data") ;;
+    floorall) CMD=("$PY" "$PEERS/floor.py" --data "$data" --all-columns) ;;
   esac
 }
 out_of() {
   case "$1" in
     balgul) echo "$SCRATCH/$2-balgul" ;;
-    floor) echo "$SCRATCH/$2-floor.txt" ;;
+    floor|floorall) echo "$SCRATCH/$2-$1.txt" ;;
     *) echo "$SCRATCH/$2-$1.csv" ;;
   esac
 }
@@ -137,7 +153,7 @@ timed() {
   echo "   $scale $engine round $round: ${wall} s, $((rss / 1024)) MB" >&2
 }
 
-ENGINES="balgul duckdb polars floor"
+ENGINES="balgul duckdb duckdbv polars floor floorall"
 FAILED=""   # scale/engine pairs that failed; skipped for the rest of that scale
 for scale in $SCALES; do
   n=$(scale_persons "$scale")
@@ -161,7 +177,7 @@ PYEOF
   echo "== $scale: check round (also the warm-up)" >&2
   for engine in $ENGINES; do timed "$scale" "$engine" 0 "$data"; done
   ok=1
-  for peer in duckdb polars; do
+  for peer in duckdb duckdbv polars; do
     case " $FAILED " in *" $scale/$peer "*) continue ;; esac
     if ! "$PY" "$PEERS/compare.py" "$(out_of balgul "$scale")/candidates.csv" "$(out_of "$peer" "$scale")" --label "$peer" >&2; then
       ok=0
@@ -206,17 +222,17 @@ def med(scale, engine):
 def gb(kb):
     return f"{kb / 1024 / 1024:.2f} GB" if kb >= 1024 * 1024 else f"{kb / 1024:.0f} MB"
 print(f"\nMedian of {runs} run(s) after a warm-up; {versions}.\n")
-print("| scale | rows per table | balgul | DuckDB | Polars | floor | balgul ÷ DuckDB | balgul ÷ Polars | balgul ÷ floor |")
-print("|---|---|---|---|---|---|---|---|---|")
+print("| scale | rows per table | balgul | DuckDB | DuckDB+validate | Polars | floor | floor, all columns | balgul ÷ DuckDB | balgul ÷ DuckDB+validate | balgul ÷ Polars | balgul ÷ floor | balgul ÷ floor, all columns |")
+print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
 for scale in scales.split():
     rs = nrows.get(scale, [])
     rtxt = ", ".join(f"{short[tb]} {n:,}" for tb, n in rs) + f" (all {sum(n for _, n in rs):,})"
-    m = {e: med(scale, e) for e in ("balgul", "duckdb", "polars", "floor")}
+    m = {e: med(scale, e) for e in ("balgul", "duckdb", "duckdbv", "polars", "floor", "floorall")}
     cells = [f"{w:.2f} s, {gb(r)}" if w is not None else ("failed" if (scale, e) in failed else "–")
              for e, (w, r) in m.items()]
     bw, br = m["balgul"]
     ratios = []
-    for e in ("duckdb", "polars", "floor"):
+    for e in ("duckdb", "duckdbv", "polars", "floor", "floorall"):
         w, r = m[e]
         ratios.append(f"{bw / w:.2f}× time, {br / r:.2f}× RSS" if w and bw is not None else "–")
     print(f"| {scale} | {rtxt} | " + " | ".join(cells) + " | " + " | ".join(ratios) + " |")

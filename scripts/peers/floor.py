@@ -3,7 +3,10 @@
 and nothing else (no filter, join or group-by). DuckDB sums/counts over exactly those
 columns so that every value is decoded; no engine can screen with less work than this.
 
-    floor.py --data DIR [--threads N]
+    floor.py --data DIR [--threads N] [--all-columns]
+
+--all-columns reads every column of every table instead: the least any engine that checks
+every value against the data contract (as `balgul run` does) must decode.
 
 Prints one line per table: rows and a checksum (so nothing is optimised away).
 """
@@ -28,6 +31,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--data", required=True)
     ap.add_argument("--threads", type=int)
+    ap.add_argument("--all-columns", action="store_true")
     a = ap.parse_args()
     con = duckdb.connect(":memory:")
     if a.threads:
@@ -37,6 +41,8 @@ def main():
         types = dict(
             (r[0], r[1]) for r in con.execute(f"DESCRIBE SELECT * FROM read_parquet('{glob}')").fetchall()
         )
+        if a.all_columns:
+            cols = list(types)
         terms = []
         for c in cols:
             t = types[c].upper()
