@@ -33,19 +33,33 @@ def sql_str(s):
     return s.replace("'", "''")
 
 
-def main():
-    ap = argparse.ArgumentParser()
+def add_args(ap):
+    """The arguments every DuckDB peer takes (run_duckdb_validated.py adds its own)."""
     ap.add_argument("--data", required=True)
     ap.add_argument("--as-of")
     ap.add_argument("--cap", type=int, default=300)
     ap.add_argument("--threads", type=int)
     ap.add_argument("--sql", default=os.path.join(HERE, "policy_v1.sql"))
-    ap.add_argument("--out", required=True)
-    a = ap.parse_args()
 
+
+def resolve_as_of(a, prog):
+    """--as-of, or the extract's as_of; exits on a malformed date."""
     as_of = a.as_of or as_of_from_extract(a.data)
     if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", as_of):
-        sys.exit(f"run_duckdb: bad --as-of {as_of!r}")
+        sys.exit(f"{prog}: bad --as-of {as_of!r}")
+    return as_of
+
+
+def connect(threads):
+    con = duckdb.connect(":memory:")
+    if threads:
+        con.execute(f"SET threads = {int(threads)}")
+    con.execute("SET preserve_insertion_order = false")
+    return con
+
+
+def screen(con, a, as_of):
+    """Runs policy_v1.sql (a.sql) on `con`: the list to a.out."""
     with open(a.sql, encoding="utf-8") as f:
         sql = string.Template(f.read()).substitute(
             data=sql_str(os.path.abspath(a.data).rstrip("/")),
@@ -53,11 +67,17 @@ def main():
             cap=int(a.cap),
             out=sql_str(os.path.abspath(a.out)),
         )
-    con = duckdb.connect(":memory:")
-    if a.threads:
-        con.execute(f"SET threads = {int(a.threads)}")
-    con.execute("SET preserve_insertion_order = false")
     con.execute(sql)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    add_args(ap)
+    ap.add_argument("--out", required=True)
+    a = ap.parse_args()
+    as_of = resolve_as_of(a, "run_duckdb")
+    con = connect(a.threads)
+    screen(con, a, as_of)
     con.close()
 
 

@@ -23,7 +23,6 @@ aside; on a clean extract, such as the bench's, the two lists are the same).
 import argparse
 import csv
 import os
-import re
 import shutil
 import string
 import sys
@@ -33,7 +32,7 @@ import duckdb
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-from run_duckdb import as_of_from_extract, sql_str  # noqa: E402  (the same helpers)
+from run_duckdb import add_args, connect, resolve_as_of, screen, sql_str  # noqa: E402
 
 # The contract's tables (src/contract.rs): columns and types, in contract order.
 CONTRACT = {
@@ -145,35 +144,24 @@ def report(counts):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--data", required=True)
-    ap.add_argument("--as-of")
-    ap.add_argument("--cap", type=int, default=300)
-    ap.add_argument("--threads", type=int)
+    add_args(ap)
     ap.add_argument("--validate-sql", default=os.path.join(HERE, "validate_duckdb.sql"))
-    ap.add_argument("--sql", default=os.path.join(HERE, "policy_v1.sql"))
     ap.add_argument("--counts", help="write table,rule,rows for every rule to this CSV")
     ap.add_argument("--validate-only", action="store_true", help="validate, do not screen")
     ap.add_argument("--out")
     a = ap.parse_args()
     if not a.out and not a.validate_only:
         ap.error("--out is required (unless --validate-only)")
+    as_of = resolve_as_of(a, "run_duckdb_validated")
 
-    as_of = a.as_of or as_of_from_extract(a.data)
-    if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", as_of):
-        sys.exit(f"run_duckdb_validated: bad --as-of {as_of!r}")
-    data = os.path.abspath(a.data).rstrip("/")
-
-    con = duckdb.connect(":memory:")
-    if a.threads:
-        con.execute(f"SET threads = {int(a.threads)}")
-    con.execute("SET preserve_insertion_order = false")
+    con = connect(a.threads)
     # where DuckDB spills past its memory limit (else ./.tmp in the working directory)
     spill = tempfile.mkdtemp(prefix="duckdbv-")
     try:
         con.execute(f"SET temp_directory = '{sql_str(spill)}'")
 
         # 1. validation
-        source_views(con, data)
+        source_views(con, os.path.abspath(a.data).rstrip("/"))
         counts = validate(con, a.validate_sql, as_of)
         report(counts)
         if a.counts:
@@ -184,15 +172,8 @@ def main():
         if a.validate_only:
             return
 
-        # 2. screening: policy_v1.sql as run_duckdb.py runs it
-        with open(a.sql, encoding="utf-8") as f:
-            sql = string.Template(f.read()).substitute(
-                data=sql_str(data),
-                as_of=as_of,
-                cap=int(a.cap),
-                out=sql_str(os.path.abspath(a.out)),
-            )
-        con.execute(sql)
+        # 2. screening: policy_v1.sql, as run_duckdb.py runs it
+        screen(con, a, as_of)
         con.close()
     finally:
         shutil.rmtree(spill, ignore_errors=True)
