@@ -17,8 +17,9 @@
 # 2026-10-31, ages 65+); run each engine once and check that DuckDB, DuckDB+validate and
 # Polars list exactly what balgul lists (scripts/peers/compare.py; a mismatch fails the
 # script) — this round is also the warm-up; then RUNS rounds of every engine in alternation,
-# each under /usr/bin/time -f "%e %M". Prints one Markdown table (medians) and appends every
-# timing to bench-data/bench-raw.tsv.
+# each under /usr/bin/time -f "%e %M". Prints one Markdown table (medians, scripts/bench_table.py)
+# and appends every timing to bench-data/bench-raw.tsv; `scripts/bench_table.py table --raw
+# bench-data/bench-raw.tsv --commit C` prints the table of commit C's rounds from there again.
 #
 # The engines (their names in bench-raw.tsv):
 #   balgul    `balgul run`: validates every row against the data contract and the keys between
@@ -164,15 +165,7 @@ for scale in $SCALES; do
     "$BIN" synth --persons "$n" --seed 1 --as-of "$AS_OF" --min-age 65 --out "$data.partial" >&2
     mv "$data.partial" "$data"
   fi
-  "$PY" - "$data" >> "$ROWS" <<'PYEOF'
-import os, sys, duckdb
-d = sys.argv[1]
-con = duckdb.connect()
-for t in ["persons", "claims", "diagnoses", "prescriptions", "ltc_assessments", "ltc_services", "program_history"]:
-    g = os.path.join(d, t, "*.parquet").replace("'", "''")
-    n = con.execute(f"SELECT sum(num_rows) FROM parquet_file_metadata('{g}')").fetchall()[0][0] if os.path.isdir(os.path.join(d, t)) else 0
-    print(f"{os.path.basename(d).removeprefix('synth-')}\t{t}\t{int(n or 0)}")
-PYEOF
+  "$PY" "$ROOT/scripts/bench_table.py" rows "$data" >> "$ROWS"
 
   echo "== $scale: check round (also the warm-up)" >&2
   for engine in $ENGINES; do timed "$scale" "$engine" 0 "$data"; done
@@ -195,48 +188,8 @@ PYEOF
 done
 
 # ── the table ──────────────────────────────────────────────────────────────────────────────
-"$PY" - "$RESULTS" "$ROWS" "$SCALES" "$RUNS" "$VERSIONS" <<'PYEOF'
-import statistics, sys
-results, rows, scales, runs, versions = sys.argv[1:6]
-t = {}
-failed = set()
-for line in open(results):
-    scale, engine, rnd, wall, rss = line.rstrip("\n").split("\t")
-    if rnd == "failed":
-        failed.add((scale, engine))
-        continue
-    if rnd == "0":
-        continue  # the check / warm-up round
-    t.setdefault((scale, engine), []).append((float(wall), int(rss)))
-nrows = {}
-for line in open(rows):
-    scale, table, n = line.rstrip("\n").split("\t")
-    nrows.setdefault(scale, []).append((table, int(n)))
-short = {"persons": "persons", "claims": "claims", "diagnoses": "dx", "prescriptions": "rx",
-         "ltc_assessments": "assess", "ltc_services": "services", "program_history": "history"}
-def med(scale, engine):
-    v = t.get((scale, engine), [])
-    if not v:
-        return None, None
-    return statistics.median(w for w, _ in v), statistics.median(r for _, r in v)
-def gb(kb):
-    return f"{kb / 1024 / 1024:.2f} GB" if kb >= 1024 * 1024 else f"{kb / 1024:.0f} MB"
-print(f"\nMedian of {runs} run(s) after a warm-up; {versions}.\n")
-print("| scale | rows per table | balgul | DuckDB | DuckDB+validate | Polars | floor | floor, all columns | balgul ÷ DuckDB | balgul ÷ DuckDB+validate | balgul ÷ Polars | balgul ÷ floor | balgul ÷ floor, all columns |")
-print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
-for scale in scales.split():
-    rs = nrows.get(scale, [])
-    rtxt = ", ".join(f"{short[tb]} {n:,}" for tb, n in rs) + f" (all {sum(n for _, n in rs):,})"
-    m = {e: med(scale, e) for e in ("balgul", "duckdb", "duckdbv", "polars", "floor", "floorall")}
-    cells = [f"{w:.2f} s, {gb(r)}" if w is not None else ("failed" if (scale, e) in failed else "–")
-             for e, (w, r) in m.items()]
-    bw, br = m["balgul"]
-    ratios = []
-    for e in ("duckdb", "duckdbv", "polars", "floor", "floorall"):
-        w, r = m[e]
-        ratios.append(f"{bw / w:.2f}× time, {br / r:.2f}× RSS" if w and bw is not None else "–")
-    print(f"| {scale} | {rtxt} | " + " | ".join(cells) + " | " + " | ".join(ratios) + " |")
-PYEOF
+"$PY" "$ROOT/scripts/bench_table.py" table --results "$RESULTS" --rows "$ROWS" --scales "$SCALES" \
+  --runs "$RUNS" --versions "$VERSIONS" --engines "$ENGINES"
 echo "raw timings appended to ${RAW#$ROOT/}" >&2
 if [ -n "$FAILED" ]; then
   echo "bench.sh: failed and left out:$FAILED" >&2
