@@ -1,6 +1,8 @@
 //! `balgul run` end to end on the committed sample extract: the files it writes, their
 //! encodings, determinism across thread counts, refusal to overwrite, `--force`.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -302,7 +304,7 @@ fn unsigned_integer_columns_give_the_same_lists_as_signed_ones() {
         let df = ParquetReader::new(std::fs::File::open(&path).unwrap())
             .finish()
             .unwrap();
-        let mut df = df
+        let df = df
             .lazy()
             .with_columns(
                 casts
@@ -315,9 +317,7 @@ fn unsigned_integer_columns_give_the_same_lists_as_signed_ones() {
         for (c, t) in casts {
             assert_eq!(df.column(c).unwrap().dtype(), t, "{table}.{c}");
         }
-        ParquetWriter::new(std::fs::File::create(&path).unwrap())
-            .finish(&mut df)
-            .unwrap();
+        common::write_parquet(&path, &df);
     }
     let signed = dir.path().join("signed");
     let o = run(&signed, &[], None);
