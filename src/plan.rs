@@ -1542,24 +1542,24 @@ mod tests {
     #[test]
     fn code_set_masks_flag_what_one_test_per_prefix_flags() {
         let mut sets = vec![
-            set("A", &["F0"], &[]),
-            set("B", &["F00", "G30"], &[]),
-            set("C", &[], &["I10"]),
-            set("D", &["I10"], &["E11"]),
+            set("A", &["K0"], &[]),
+            set("B", &["K00", "M30"], &[]),
+            set("C", &[], &["N10"]),
+            set("D", &["N10"], &["P11"]),
             set("E", &["LONGPREFIX123"], &[]),
         ];
         for k in 0..64 {
             sets.push(set(&format!("X{k}"), &[&format!("Z{k:02}")], &[]));
         }
         let codes = [
-            Some("F001"),
-            Some("F0"),
-            Some("F"),
-            Some("G309"),
-            Some("I10"),
-            Some("I109"),
-            Some("E11"),
-            Some("E119"),
+            Some("K001"),
+            Some("K0"),
+            Some("K"),
+            Some("M309"),
+            Some("N10"),
+            Some("N109"),
+            Some("P11"),
+            Some("P119"),
             None,
             Some("Z63"),
             Some("Z631"),
@@ -1567,7 +1567,7 @@ mod tests {
             Some(""),
             Some("LONGPREFIX1234"),
             Some("LONGPREFIX12"),
-            Some("f001"),
+            Some("k001"),
         ];
         let df = df!("dx_code" => codes).unwrap();
         let c = col("dx_code");
@@ -1598,7 +1598,7 @@ mod tests {
         };
         let t = Some(true);
         let f = Some(false);
-        // A: F0…; B: F00…, G30…; C: I10 exactly; D: I10…, E11 exactly.
+        // A: K0…; B: K00…, M30…; C: N10 exactly; D: N10…, P11 exactly.
         assert_eq!(held(0)[..4], [t, t, f, f]);
         assert_eq!(held(1)[..4], [t, f, f, t]);
         assert_eq!(held(2)[4..8], [t, f, f, f]);
